@@ -1,0 +1,27 @@
+"""minialex: a from-scratch deep-learning framework for learning and
+reproducing AlexNet (Krizhevsky, Sutskever & Hinton, NeurIPS 2012) on NumPy
+and CuPy.
+
+    import minialex
+    from minialex import nn, functional as F, optim
+
+Map: :mod:`minialex.autograd` (Tensor, Function, backward),
+:mod:`minialex.backend` (devices), :mod:`minialex.functions` (one op per
+file with its backward), :mod:`minialex.functional` (``F``),
+:mod:`minialex.nn` (modules), :mod:`minialex.optim` (SGD, schedulers),
+:mod:`minialex.data`, :mod:`minialex.models` (AlexNet).
+"""
+
+from .autograd import Tensor, Function, no_grad, enable_grad, is_grad_enabled
+from .backend import Device, DeviceMismatchError, CudaUnavailableError, record_transfers
+from .gradcheck import gradcheck, GradcheckError
+from .random import manual_seed
+from . import functional, nn, optim
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "Device",
+    "DeviceMismatchError", "CudaUnavailableError", "record_transfers", "gradcheck",
+    "GradcheckError", "manual_seed", "functional", "nn", "optim",
+]

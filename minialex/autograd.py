@@ -1,0 +1,437 @@
+"""The autograd engine: Tensor, Function and reverse-mode backpropagation.
+
+How it works, in three sentences. Every differentiable operation is a
+:class:`Function` with a ``forward`` (arrays in, arrays out) and a
+hand-written ``backward`` (gradients of the outputs in, gradients of the
+inputs out). Calling a Function on Tensors runs ``forward`` and, unless
+inside :func:`no_grad`, links each output Tensor to the Function that made
+it (its ``creator``), so the Tensors and Functions form a graph.
+``Tensor.backward()`` walks that graph from the output back to the leaves in
+reverse topological order and applies the chain rule: each Function turns
+``dL/d(output)`` into ``dL/d(input)``, and where a Tensor feeds several
+Functions the gradients arriving from each are added (the multivariate chain
+rule sums over all paths).
+
+Only leaf tensors created with ``requires_grad=True`` (e.g. parameters) keep
+their ``.grad``; intermediate gradients are freed as soon as they are used.
+"""
+
+import contextlib
+
+import numpy
+
+from .backend import DeviceMismatchError, get_device, get_array_module, device_of_array
+
+__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "as_tensor"]
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    """True unless inside :func:`no_grad`."""
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def _set_grad_enabled(mode):
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, mode
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def no_grad():
+    """Context manager: ops inside record no graph (for evaluation and for
+    the optimizer's in-place updates). Usage: ``with minialex.no_grad(): ...``"""
+    return _set_grad_enabled(False)
+
+
+def enable_grad():
+    """Context manager that turns graph recording back on inside no_grad."""
+    return _set_grad_enabled(True)
+
+
+def _to_array(data, device):
+    """Turn ``data`` into an ndarray of ``device``'s array module.
+
+    Python scalars and lists of floats become float32 (the framework's
+    default dtype); ndarrays keep their dtype (float64 is used for gradient
+    checks)."""
+    xp = device.xp
+    if isinstance(data, (numpy.ndarray, numpy.generic)) or get_array_module(data) is not numpy:
+        arr = device.put(data)
+        return arr
+    arr = numpy.asarray(data)
+    if arr.dtype == numpy.float64:
+        arr = arr.astype(numpy.float32)
+    if xp is not numpy:
+        arr = device.put(arr)
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that remembers how it was computed.
+
+    Args:
+        data: array-like (NumPy or CuPy ndarray, list, scalar). Python lists
+            and scalars of floats become float32; ndarrays keep their dtype.
+        requires_grad (bool): accumulate ``dL/d(this)`` into ``.grad`` on
+            ``backward()``. Default False.
+        device (str | Device | None): where the data lives: ``"cpu"``,
+            ``"cpu:1"``, ``"cuda:0"``... Default: ``"cpu"`` for NumPy data,
+            the array's GPU for CuPy data. NumPy data given a CUDA device is
+            copied there.
+
+    Attributes:
+        data: the ndarray. ``grad``: ndarray of the same shape, or None.
+        shape, dtype, ndim, size, device.
+    """
+
+    __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor
+
+    def __init__(self, data, requires_grad=False, device=None, name=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if device is None:
+            device = device_of_array(data)
+        self.device = get_device(device)
+        self.data = _to_array(data, self.device)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.creator = None
+        self.generation = 0
+        self.name = name
+
+    # ------------------------------------------------------------ basics
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def xp(self):
+        """The array module (numpy or cupy) of this tensor's device."""
+        return self.device.xp
+
+    @property
+    def is_leaf(self):
+        return self.creator is None
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        body = repr(self.numpy()).replace("\n", "\n       ")
+        return f"Tensor({body}, device='{self.device}'{extra})"
+
+    def numpy(self):
+        """The data as a NumPy array (copied from the GPU if needed)."""
+        if self.device.type == "cuda":
+            return self.device.xp.asnumpy(self.data)
+        return self.data
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def detach(self):
+        """A new leaf tensor sharing this data, cut from the graph."""
+        return Tensor(self.data, device=self.device)
+
+    def zero_grad(self):
+        self.grad = None
+
+    def to(self, device, tag=None):
+        """Copy to ``device`` (differentiable: the gradient flows back to this
+        tensor's device). Returns ``self`` if it already lives there.
+        ``tag`` labels the copy in :func:`minialex.backend.record_transfers`."""
+        from .functions.transfer import to_device
+        return to_device(self, device, tag=tag)
+
+    def astype(self, dtype):
+        """Differentiable dtype cast (e.g. float32 -> float64)."""
+        from .functions.basic_math import astype
+        return astype(self, dtype)
+
+    # ------------------------------------------------------------ backward
+    def backward(self, grad=None, retain_graph=False):
+        """Backpropagate from this tensor: fill ``.grad`` of every leaf with
+        ``requires_grad=True`` that this tensor depends on.
+
+        Args:
+            grad: ``dL/d(self)``, an array or Tensor of ``self.shape``.
+                May be omitted only for a tensor with one element (then 1).
+            retain_graph: keep the graph so ``backward`` can run again.
+
+        Gradients accumulate (``+=``) into existing ``.grad``; call the
+        optimizer's ``zero_grad()`` between steps.
+
+        Raises:
+            RuntimeError: a tensor with more than one element and no ``grad``,
+                or a tensor that does not require grad.
+        """
+        if not (self.requires_grad or self.creator is not None):
+            raise RuntimeError("backward() on a tensor that does not require grad "
+                               "and has no graph (was it made under no_grad()?)")
+        xp = self.xp
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without grad needs a one-element tensor, got shape "
+                    f"{self.shape}; pass grad= of that shape (e.g. ones)")
+            grad = xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else self.device.put(grad)
+            if grad.shape != self.shape:
+                raise ValueError(f"grad has shape {grad.shape}, expected {self.shape}")
+        _run_backward(self, grad, retain_graph)
+
+    # ------------------------------------------------------------ operators
+    def __add__(self, other):
+        from .functions.basic_math import add
+        return add(self, other)
+
+    def __radd__(self, other):
+        from .functions.basic_math import add
+        return add(other, self)
+
+    def __sub__(self, other):
+        from .functions.basic_math import sub
+        return sub(self, other)
+
+    def __rsub__(self, other):
+        from .functions.basic_math import sub
+        return sub(other, self)
+
+    def __mul__(self, other):
+        from .functions.basic_math import mul
+        return mul(self, other)
+
+    def __rmul__(self, other):
+        from .functions.basic_math import mul
+        return mul(other, self)
+
+    def __truediv__(self, other):
+        from .functions.basic_math import div
+        return div(self, other)
+
+    def __rtruediv__(self, other):
+        from .functions.basic_math import div
+        return div(other, self)
+
+    def __neg__(self):
+        from .functions.basic_math import neg
+        return neg(self)
+
+    def __matmul__(self, other):
+        from .functions.matmul import matmul
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        from .functions.matmul import matmul
+        return matmul(other, self)
+
+    def __getitem__(self, key):
+        from .functions.shape import getitem
+        return getitem(self, key)
+
+    # method forms, PyTorch-style
+    def sum(self, axis=None, keepdims=False):
+        from .functions.reduction import sum as _sum
+        return _sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        from .functions.reduction import mean
+        return mean(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        from .functions.shape import reshape
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return reshape(self, shape)
+
+    def transpose(self, *axes):
+        from .functions.shape import transpose
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return transpose(self, axes or None)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def exp(self):
+        from .functions.basic_math import exp
+        return exp(self)
+
+    def log(self):
+        from .functions.basic_math import log
+        return log(self)
+
+    def relu(self):
+        from .functions.relu import relu
+        return relu(self)
+
+
+def as_tensor(x, device):
+    """Wrap a scalar or array as a constant Tensor on ``device``."""
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(x, device=device)
+
+
+class Function:
+    """One differentiable operation: subclass it and write ``forward`` and
+    ``backward``.
+
+    ``forward(self, *xs)`` receives the input *arrays* (``xs[i]`` is
+    ``inputs[i].data``) and returns one array or a tuple of arrays. Save
+    whatever ``backward`` needs on ``self``.
+
+    ``backward(self, *gys)`` receives ``dL/dy`` for each output (arrays of
+    the outputs' shapes; zeros for an output that received no gradient) and
+    returns ``dL/dx`` for each input, as one array or a tuple; ``None`` for
+    an input that needs no gradient. ``self.needs_input_grad[i]`` says which
+    inputs do, so backward can skip work.
+
+    Non-tensor arguments (strides, labels...) go to ``__init__``. Calling the
+    Function checks that all Tensor inputs live on one device and runs both
+    passes inside that device's context (CuPy's current device).
+    """
+
+    inputs = ()
+    outputs = ()
+
+    def __call__(self, *inputs):
+        tensors = [x for x in inputs if isinstance(x, Tensor)]
+        device = tensors[0].device if tensors else get_device(None)
+        for t in tensors[1:]:
+            if t.device != device:
+                raise DeviceMismatchError(
+                    f"{type(self).__name__} got inputs on different devices: "
+                    f"{device} and {t.device}; move one explicitly with "
+                    f".to('{device}') (minialex never copies silently)")
+        dtype = next((t.dtype for t in tensors if t.dtype.kind == "f"), None)
+        inputs = [x if isinstance(x, Tensor) else _constant(x, device, dtype) for x in inputs]
+        self.device = device
+        with device:
+            ys = self.forward(*[x.data for x in inputs])
+        if not isinstance(ys, tuple):
+            ys = (ys,)
+        out_device = getattr(self, "out_device", device)  # only transfers change it
+        outputs = [Tensor(y, device=out_device) for y in ys]
+        for i, y in enumerate(outputs):
+            y._out_index = i
+        if _grad_enabled and any(x.requires_grad for x in inputs):
+            self.needs_input_grad = tuple(x.requires_grad for x in inputs)
+            self.generation = max(x.generation for x in inputs)
+            for y in outputs:
+                y.requires_grad = True
+                y.creator = self
+                y.generation = self.generation + 1
+            self.inputs = inputs
+            # outputs are referenced weakly through their shapes only, so
+            # intermediate tensors can be freed while the graph lives
+            self.output_meta = [(y.shape, y.dtype) for y in outputs]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def forward(self, *xs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward")
+
+    def backward(self, *gys):
+        raise NotImplementedError(f"{type(self).__name__} must define backward")
+
+
+def _constant(x, device, dtype):
+    """A non-differentiable input (a Python number or an array)."""
+    if isinstance(x, (int, float)) and dtype is not None:
+        x = numpy.asarray(x, dtype=dtype)
+    return Tensor(x, device=device)
+
+
+def _run_backward(root, grad, retain_graph):
+    """Reverse-mode sweep: process Functions from the newest generation to
+    the oldest, so every Function sees the full gradient of its outputs
+    (the sum over all paths) before it runs."""
+    import heapq
+
+    grads = {id(root): grad}          # id(tensor) -> accumulated dL/dtensor
+    keep = {id(root): root}
+    if root.creator is None:
+        _accumulate_leaf(root, grad)
+        return
+    heap, seen, counter = [], set(), 0
+
+    def push(fn):
+        nonlocal counter
+        if id(fn) not in seen:
+            seen.add(id(fn))
+            heapq.heappush(heap, (-fn.generation, counter, fn))
+            counter += 1
+
+    push(root.creator)
+    # outputs of a function are found through the tensors that point at it
+    out_tensors = {id(root.creator): [root]}
+    while heap:
+        _, _, fn = heapq.heappop(heap)
+        outs = out_tensors.pop(id(fn), [])
+        gys = []
+        for i, (shape, dtype) in enumerate(fn.output_meta):
+            t = next((o for o in outs if o._out_index == i), None)
+            g = grads.pop(id(t), None) if t is not None else None
+            if g is None:
+                g = getattr(fn, "out_device", fn.device).xp.zeros(shape, dtype=dtype)
+            gys.append(g)
+        with fn.device:
+            gxs = fn.backward(*gys)
+        if not isinstance(gxs, tuple):
+            gxs = (gxs,)
+        if len(gxs) != len(fn.inputs):
+            raise RuntimeError(f"{type(fn).__name__}.backward returned {len(gxs)} "
+                               f"gradients for {len(fn.inputs)} inputs")
+        for x, gx in zip(fn.inputs, gxs):
+            if gx is None or not x.requires_grad:
+                continue
+            if gx.shape != x.shape:
+                raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of "
+                                   f"shape {gx.shape} for an input of shape {x.shape}")
+            if x.creator is None:
+                _accumulate_leaf(x, gx)
+                continue
+            key = id(x)
+            if key in grads:
+                grads[key] = grads[key] + gx
+            else:
+                grads[key] = gx
+                keep[key] = x
+                out_tensors.setdefault(id(x.creator), []).append(x)
+            push(x.creator)
+        if not retain_graph:
+            fn.inputs = ()
+    del keep
+
+
+def _accumulate_leaf(x, g):
+    """Add ``g`` into a leaf's ``.grad``. The first gradient is copied: a
+    backward pass may hand the same array to several inputs (add passes
+    ``gy`` straight through), and ``.grad`` must never alias another array."""
+    if x.grad is None:
+        x.grad = g.copy()
+    else:
+        x.grad += g

@@ -1,0 +1,144 @@
+"""Shape ops: reshape, transpose, flatten, indexing, concatenate, split.
+
+None of these changes a value, only where it sits, so every backward pass
+puts each gradient back where its value came from.
+"""
+
+from ..autograd import Function, Tensor
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape.   gx = gy reshaped to x's shape."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        try:
+            return x.reshape(self.shape)
+        except ValueError as exc:
+            raise ValueError(f"cannot reshape a tensor of shape {x.shape} "
+                             f"({x.size} elements) to {self.shape}") from exc
+
+    def backward(self, gy):
+        return gy.reshape(self.in_shape)
+
+
+class Transpose(Function):
+    """y = x with axes permuted by ``axes`` (reversed if None).
+    y[..i_p(k)..] = x[..i_k..]; gx = gy permuted by the inverse permutation."""
+
+    def __init__(self, axes=None):
+        self.axes = axes
+
+    def forward(self, x):
+        axes = self.axes if self.axes is not None else tuple(range(x.ndim))[::-1]
+        if sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
+            raise ValueError(f"axes {axes} are not a permutation of the {x.ndim} axes")
+        self.perm = tuple(a % x.ndim for a in axes)
+        return x.transpose(self.perm)
+
+    def backward(self, gy):
+        inverse = [0] * len(self.perm)
+        for i, p in enumerate(self.perm):
+            inverse[p] = i
+        return gy.transpose(inverse)
+
+
+class GetItem(Function):
+    """y = x[key] (basic slicing or integer-array indexing).
+
+    Each y element is one x element, so gx is zeros with gy scattered back
+    into the indexed places; with repeated integer indices one x element
+    feeds several y elements and their gradients must add (``add.at``).
+    """
+
+    def __init__(self, key):
+        self.key = key
+
+    def forward(self, x):
+        self.in_shape, self.in_dtype = x.shape, x.dtype
+        return x[self.key]
+
+    def backward(self, gy):
+        xp = self.device.xp
+        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
+        xp.add.at(gx, self.key, gy)
+        return gx
+
+
+class Concatenate(Function):
+    """y = [x_0, x_1, ...] joined along ``axis``.
+    gx_i = the slice of gy where x_i was placed."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return self.device.xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        import itertools
+        bounds = list(itertools.accumulate(self.sizes))[:-1]
+        return tuple(self.device.xp.split(gy, bounds, axis=self.axis))
+
+
+class Split(Function):
+    """(y_0, y_1, ...) = x cut along ``axis`` at ``indices_or_sections``
+    (as numpy.split). gx = the gy_i joined back (zeros for unused pieces)."""
+
+    def __init__(self, indices_or_sections, axis):
+        self.ios, self.axis = indices_or_sections, axis
+
+    def forward(self, x):
+        try:
+            return tuple(self.device.xp.split(x, self.ios, axis=self.axis))
+        except ValueError as exc:
+            raise ValueError(f"cannot split axis {self.axis} of length "
+                             f"{x.shape[self.axis]} into {self.ios}: {exc}") from exc
+
+    def backward(self, *gys):
+        return self.device.xp.concatenate(gys, axis=self.axis)
+
+
+def _key_arrays(key, device):
+    """Turn Tensors used as indices into plain arrays."""
+    if isinstance(key, tuple):
+        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
+    return key.data if isinstance(key, Tensor) else key
+
+
+def reshape(x, shape):
+    """``x`` with a new ``shape`` (one entry may be -1)."""
+    return Reshape(shape)(x)
+
+
+def transpose(x, axes=None):
+    """Permute the axes of ``x`` (reverse them if ``axes`` is None)."""
+    return Transpose(axes)(x)
+
+
+def flatten(x, start_dim=1):
+    """Flatten all axes from ``start_dim`` on: (N, C, H, W) -> (N, C*H*W)."""
+    return reshape(x, x.shape[:start_dim] + (-1,))
+
+
+def getitem(x, key):
+    """``x[key]``: slices, ints, None/Ellipsis, integer or boolean arrays."""
+    return GetItem(_key_arrays(key, x.device))(x)
+
+
+def concatenate(xs, axis=0):
+    """Join a sequence of tensors along ``axis`` (all on one device)."""
+    if len(xs) == 0:
+        raise ValueError("concatenate needs at least one tensor")
+    return Concatenate(axis)(*xs)
+
+
+def split(x, indices_or_sections, axis=0):
+    """Split ``x`` along ``axis`` into a tuple of tensors, as ``numpy.split``:
+    an int gives that many equal pieces, a list gives the cut points."""
+    ys = Split(indices_or_sections, axis)(x)
+    return ys if isinstance(ys, tuple) else (ys,)

@@ -1,0 +1,103 @@
+"""log-softmax and the fused softmax cross-entropy loss (paper section 3.5:
+"the output of the last fully-connected layer is fed to a 1000-way
+softmax"; training maximises the multinomial logistic regression
+objective, i.e. minimises this loss)."""
+
+from ..autograd import Function, Tensor
+
+
+def _logsumexp(xp, z):
+    """log(sum_j exp(z_j)) over the last axis, computed stably as
+    m + log(sum_j exp(z_j - m)) with m = max_j z_j (no exp overflows, and
+    the largest term is exp(0) = 1 so the log never sees 0)."""
+    m = z.max(axis=-1, keepdims=True)
+    return m + xp.log(xp.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y_i = z_i - log sum_j exp(z_j) over the last axis.
+
+    dy_i/dz_k = [i = k] - softmax(z)_k, so
+    gz_k = gy_k - softmax(z)_k * sum_i gy_i, with softmax(z) = exp(y).
+    """
+
+    def forward(self, z):
+        xp = self.device.xp
+        self.y = z - _logsumexp(xp, z)
+        return self.y
+
+    def backward(self, gy):
+        xp = self.device.xp
+        return gy - xp.exp(self.y) * gy.sum(axis=-1, keepdims=True)
+
+
+class SoftmaxCrossEntropy(Function):
+    """L = (1/N) sum_n [ log sum_j exp(z_nj) - z_n,t_n ]  (mean over the batch).
+
+    With p = softmax(z) (rows sum to 1): dL/dz_nk = (p_nk - [k = t_n]) / N.
+    The gradient is bounded (|g| <= 1/N) and the loss is finite for any
+    finite logits, even +-1e4, because both use the stable log-sum-exp.
+    """
+
+    def __init__(self, target):
+        self.t = target
+
+    def forward(self, z):
+        xp = self.device.xp
+        n = z.shape[0]
+        self.log_p = z - _logsumexp(xp, z)
+        picked = self.log_p[xp.arange(n), self.t]
+        return -picked.mean(keepdims=False).astype(z.dtype)
+
+    def backward(self, gy):
+        xp = self.device.xp
+        n = self.log_p.shape[0]
+        g = xp.exp(self.log_p)
+        g[xp.arange(n), self.t] -= 1
+        return g * (gy / n).astype(g.dtype)
+
+
+def log_softmax(x, axis=-1):
+    """``log(softmax(x))`` along the last axis, computed stably.
+    Only ``axis=-1`` (classes last, as in (N, num_classes)) is supported."""
+    if axis not in (-1, x.ndim - 1):
+        raise ValueError(f"log_softmax supports only the last axis, got axis={axis}")
+    return LogSoftmax()(x)
+
+
+def _check_target(logits, target):
+    t = target.data if isinstance(target, Tensor) else target
+    t = logits.device.put(t)
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy expects logits of shape (N, num_classes), got {logits.shape}")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy labels must be integers (int64 class indices), got dtype "
+                        f"{t.dtype}; convert with .astype('int64')")
+    if t.shape != (logits.shape[0],):
+        raise ValueError(f"cross_entropy labels must have shape ({logits.shape[0]},) to match "
+                         f"logits {logits.shape}, got {t.shape}")
+    k = logits.shape[1]
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= k):
+        bad = int(t.min()) if int(t.min()) < 0 else int(t.max())
+        raise ValueError(f"cross_entropy label {bad} is out of range for {k} classes "
+                         f"(labels must satisfy 0 <= y < {k})")
+    return t
+
+
+def cross_entropy(logits, target):
+    """Softmax cross-entropy, averaged over the batch (fused and stable).
+
+    Args:
+        logits: (N, C) float Tensor of unnormalised scores.
+        target: (N,) integer class indices in [0, C) (array or Tensor),
+            on the logits' device.
+
+    Returns:
+        A scalar Tensor (shape ``()``), the mean negative log-likelihood.
+
+    Raises:
+        ValueError: logits not 2-D, target of the wrong shape, or a label
+            outside [0, C). TypeError: non-integer labels.
+    """
+    t = _check_target(logits, target)
+    return SoftmaxCrossEntropy(t)(logits)

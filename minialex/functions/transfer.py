@@ -1,0 +1,32 @@
+"""Explicit, differentiable copies between devices."""
+
+from ..autograd import Function, Tensor
+from ..backend import get_device, _log_transfer
+
+
+class ToDevice(Function):
+    """y = x, copied from x's device to ``dst``.
+
+    The value is unchanged, so dy/dx = I: the gradient is gy copied back to
+    x's device. Both copies are recorded by ``record_transfers``.
+    """
+
+    def __init__(self, dst, tag=None):
+        self.dst, self.out_device, self.tag = dst, dst, tag
+
+    def forward(self, x):
+        _log_transfer(self.device, self.dst, x.shape, "forward", self.tag)
+        return self.dst.put(x)
+
+    def backward(self, gy):
+        _log_transfer(self.dst, self.device, gy.shape, "backward", self.tag)
+        return self.device.put(gy)
+
+
+def to_device(x, device, tag=None):
+    """Copy Tensor ``x`` to ``device`` (differentiable). Returns ``x`` itself
+    when it already lives there."""
+    dst = get_device(device)
+    if x.device == dst:
+        return x
+    return ToDevice(dst, tag)(x)

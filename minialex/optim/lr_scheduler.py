@@ -1,0 +1,108 @@
+"""Learning-rate schedules: the paper divided the rate by 10 by hand
+"when the validation error rate stopped improving" (section 5);
+:class:`ReduceLROnPlateau` does that automatically, :class:`StepLR` on a
+fixed schedule."""
+
+import math
+
+__all__ = ["StepLR", "ReduceLROnPlateau"]
+
+
+class StepLR:
+    """Multiply every group's lr by ``gamma`` each ``step_size`` epochs.
+
+    Call ``step()`` once at the end of each epoch. After epoch e (counting
+    calls), lr = base_lr * gamma ** (e // step_size).
+    """
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        if step_size < 1:
+            raise ValueError(f"step_size must be >= 1, got {step_size}")
+        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.last_epoch = 0
+
+    def step(self):
+        self.last_epoch += 1
+        factor = self.gamma ** (self.last_epoch // self.step_size)
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = base * factor
+
+    def get_last_lr(self):
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self):
+        return {"step_size": self.step_size, "gamma": self.gamma,
+                "base_lrs": list(self.base_lrs), "last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state):
+        self.step_size, self.gamma = state["step_size"], state["gamma"]
+        self.base_lrs, self.last_epoch = list(state["base_lrs"]), state["last_epoch"]
+
+
+class ReduceLROnPlateau:
+    """Multiply the lr by ``factor`` when a metric stops improving.
+
+    Args:
+        optimizer: the optimizer whose groups' "lr" is changed.
+        mode: "max" (e.g. validation accuracy) or "min" (e.g. loss).
+        factor (float): default 0.1, the paper's "divide by 10".
+        patience (int): epochs without improvement tolerated before the cut.
+        threshold (float): relative improvement needed to count as better
+            (default 1e-4).
+        min_lr (float): the lr never goes below this.
+        cooldown (int): epochs to wait after a cut before counting again.
+
+    Call ``step(metric)`` once per epoch. ``num_reductions`` counts cuts.
+    """
+
+    def __init__(self, optimizer, mode="max", factor=0.1, patience=2, threshold=1e-4,
+                 min_lr=0.0, cooldown=0):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if not 0 < factor < 1:
+            raise ValueError(f"factor must be in (0, 1), got {factor}")
+        self.optimizer, self.mode, self.factor = optimizer, mode, factor
+        self.patience, self.threshold, self.min_lr, self.cooldown = patience, threshold, min_lr, cooldown
+        self.best = -math.inf if mode == "max" else math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.num_reductions = 0
+
+    def _is_better(self, metric):
+        if self.mode == "max":
+            return metric > self.best * (1 + self.threshold) if self.best > 0 else metric > self.best
+        return metric < self.best * (1 - self.threshold) if self.best > 0 else metric < self.best
+
+    def step(self, metric):
+        """Record this epoch's ``metric``; cut the lr if it has not improved
+        for more than ``patience`` epochs. Returns True if the lr was cut."""
+        metric = float(metric)
+        if math.isnan(metric):
+            raise ValueError("ReduceLROnPlateau.step got NaN")
+        if self._is_better(metric):
+            self.best, self.num_bad_epochs = metric, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for g in self.optimizer.param_groups:
+                g["lr"] = max(g["lr"] * self.factor, self.min_lr)
+            self.num_reductions += 1
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+            return True
+        return False
+
+    def get_last_lr(self):
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self):
+        return {k: getattr(self, k) for k in (
+            "mode", "factor", "patience", "threshold", "min_lr", "cooldown", "best",
+            "num_bad_epochs", "cooldown_counter", "num_reductions")}
+
+    def load_state_dict(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
