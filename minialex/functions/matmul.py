@@ -31,11 +31,11 @@ class MatMul(Function):
         a, b = self.a, self.b
         a2 = a[None, :] if a.ndim == 1 else a          # (1, k)
         b2 = b[:, None] if b.ndim == 1 else b          # (k, 1)
-        g2 = gy
-        if a.ndim == 1:
-            g2 = g2[..., None, :]
+        g2 = gy                                        # put back the axes matmul dropped:
         if b.ndim == 1:
-            g2 = g2[..., None]
+            g2 = g2[..., None]                         # ... the column of b2 (last axis),
+        if a.ndim == 1:
+            g2 = g2[..., None, :]                      # ... then the row of a2
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = sum_to(g2 @ _swap(b2), a2.shape).reshape(a.shape)
