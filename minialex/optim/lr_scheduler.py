@@ -5,7 +5,7 @@ fixed schedule."""
 
 import math
 
-__all__ = ["StepLR", "ReduceLROnPlateau"]
+__all__ = ["StepLR", "MultiStepLR", "ReduceLROnPlateau"]
 
 
 class StepLR:
@@ -106,3 +106,36 @@ class ReduceLROnPlateau:
     def load_state_dict(self, state):
         for k, v in state.items():
             setattr(self, k, v)
+
+
+class MultiStepLR:
+    """Multiply every group's lr by ``gamma`` at each epoch in ``milestones``.
+
+    Call ``step()`` once at the end of each epoch; after ``e`` calls,
+    lr = base_lr * gamma ** (number of milestones <= e). This is the
+    paper's hand schedule written down in advance: with a fixed time budget
+    the cuts can be placed where the plateau is known to come.
+    """
+
+    def __init__(self, optimizer, milestones, gamma=0.1):
+        self.milestones = sorted(int(m) for m in milestones)
+        self.optimizer, self.gamma = optimizer, gamma
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.last_epoch = 0
+
+    def step(self):
+        self.last_epoch += 1
+        factor = self.gamma ** sum(m <= self.last_epoch for m in self.milestones)
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = base * factor
+
+    def get_last_lr(self):
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self):
+        return {"milestones": list(self.milestones), "gamma": self.gamma,
+                "base_lrs": list(self.base_lrs), "last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state):
+        self.milestones, self.gamma = list(state["milestones"]), state["gamma"]
+        self.base_lrs, self.last_epoch = list(state["base_lrs"]), state["last_epoch"]

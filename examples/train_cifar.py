@@ -1,0 +1,276 @@
+#!/usr/bin/env python
+"""Train AlexNet on real CIFAR-10 with minialex: the main job.
+
+    python examples/train_cifar.py --data ../shared/data/cifar10
+
+The paper's recipe (sections 4 and 5), adapted to 32x32 images as in
+REFERENCE.md: random 28x28 crops with horizontal flips and PCA colour
+noise, mean subtraction, SGD with momentum 0.9 and weight decay 5e-4 (the
+paper's update rule), dropout 0.5 on fc6 and fc7, and at the end the
+paper's ten-crop test (four corners + centre and their mirrors, softmax
+outputs averaged) beside the plain centre crop.
+
+Everything the run produces goes in its run folder (--out): config.json,
+metrics.jsonl (one line per epoch), checkpoint.npz (written atomically
+after every epoch, and on Ctrl-C), curves.png (with matplotlib) and
+final.json. ``--resume RUN_FOLDER`` continues exactly where it stopped.
+"""
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+import numpy
+from tqdm import tqdm
+
+import minialex
+from minialex import functional as F
+from minialex import data as D
+from minialex.checkpoint import save_checkpoint, load_checkpoint
+from minialex.evaluation import evaluate
+from minialex.models import alexnet_cifar
+from minialex.optim import SGD, ReduceLROnPlateau, MultiStepLR
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default=None,
+                   help="CIFAR-10 folder (binary, python or image-folder layout); "
+                        "default $MINIALEX_DATA, else ~/.cache/minialex (downloaded if missing)")
+    p.add_argument("--preset", default="small", choices=["small", "half", "paper"],
+                   help="channel widths (REFERENCE.md); small fits a 2-core CPU")
+    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.02, help="initial learning rate")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--schedule", default="step", choices=["step", "plateau"],
+                   help="step: lr/10 at 2/3 and at 7/8 of the epochs (fits a fixed time "
+                        "budget); plateau: lr/10 when test top-1 stops improving "
+                        "(the paper's rule, automated)")
+    p.add_argument("--patience", type=int, default=2, help="epochs without improvement "
+                   "before a plateau cut")
+    p.add_argument("--init", default="kaiming", choices=["kaiming", "paper"])
+    p.add_argument("--towers", type=int, default=None, choices=[1, 2],
+                   help="default: 2 when two devices are given, else 1 (the same function "
+                        "as grouped convolutions, faster on one device)")
+    p.add_argument("--devices", default="cpu",
+                   help="'cpu', 'cpu:0,cpu:1' (two logical towers), 'cuda:0', 'cuda:0,cuda:1'")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run folder (default runs/<time>)")
+    p.add_argument("--resume", default=None, metavar="RUN_FOLDER",
+                   help="continue the run saved in this folder")
+    p.add_argument("--no-pca", action="store_true", help="turn off PCA colour noise")
+    p.add_argument("--ten-crop", dest="ten_crop", action="store_true", default=True,
+                   help="final test with ten-crop averaging (default on)")
+    p.add_argument("--no-ten-crop", dest="ten_crop", action="store_false")
+    p.add_argument("--subset", type=int, default=None, metavar="N",
+                   help="train on the first N training images only (quick runs)")
+    p.add_argument("--test-subset", type=int, default=None, metavar="N",
+                   help="evaluate on the first N test images only (quick runs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------ data
+def build_data(args, pca_state=None):
+    x_train, y_train, x_test, y_test, classes = D.load_cifar10(args.data)
+    if args.subset:
+        x_train, y_train = x_train[:args.subset], y_train[:args.subset]
+    if args.test_subset:
+        x_test, y_test = x_test[:args.test_subset], y_test[:args.test_subset]
+    mean = D.channel_mean(x_train)
+    steps = [D.random_crop(28), D.random_flip()]
+    if not args.no_pca:
+        steps.append(D.PCAColor.fit(x_train, std=0.1))
+    steps += [D.normalize(mean)]
+    train = D.DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True,
+                         seed=args.seed, drop_last=True, transform=D.Compose(steps))
+    test = D.DataLoader(x_test, y_test, batch_size=500, shuffle=False,
+                        transform=D.Compose([D.center_crop(28), D.normalize(mean)]))
+    test10 = D.DataLoader(x_test, y_test, batch_size=250, shuffle=False,
+                          transform=D.Compose([D.ten_crop(28), D.normalize(mean)]))
+    return train, test, test10, classes
+
+
+# ------------------------------------------------------------------ run folder
+def write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def plot_curves(run, history):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    ep = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(ep, [h["train_loss"] for h in history], marker="o", label="train loss")
+    a.set_xlabel("epoch"), a.set_ylabel("cross-entropy"), a.legend()
+    b.plot(ep, [h["train_top1"] for h in history], marker="o", label="train top-1")
+    b.plot(ep, [h["test_top1"] for h in history], marker="o", label="test top-1 (centre crop)")
+    b.set_xlabel("epoch"), b.set_ylabel("accuracy"), b.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(run, "curves.png"), dpi=100)
+    plt.close(fig)
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+# ------------------------------------------------------------------ main
+def main(argv=None):
+    args = parse_args(argv)
+    resume = args.resume
+    if resume:
+        cfg_path = os.path.join(resume, "config.json")
+        if not os.path.exists(cfg_path):
+            sys.exit(f"--resume {resume}: no config.json there; is it a run folder?")
+        with open(cfg_path) as f:
+            saved = json.load(f)
+        args = argparse.Namespace(**{**saved, "resume": resume, "out": resume,
+                                     "no_progress": args.no_progress})
+    run = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(run, exist_ok=True)
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    towers = args.towers or (2 if len(devices) == 2 else 1)
+    args.towers = towers
+    if not resume:
+        write_json(os.path.join(run, "config.json"), {k: v for k, v in vars(args).items()
+                                                       if k not in ("resume", "no_progress")})
+
+    minialex.manual_seed(args.seed)
+    train, test, test10, classes = build_data(args)
+    model = alexnet_cifar(args.preset, num_classes=len(classes), towers=towers,
+                          devices=devices if towers == 2 else devices[0], init=args.init)
+    opt = SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+              weight_decay=args.weight_decay)
+    if args.schedule == "plateau":
+        sched = ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=args.patience)
+    else:
+        sched = MultiStepLR(opt, milestones=[round(args.epochs * 2 / 3),
+                                             round(args.epochs * 7 / 8)], gamma=0.1)
+    ckpt = os.path.join(run, "checkpoint.npz")
+    metrics_path = os.path.join(run, "metrics.jsonl")
+    history, start_epoch, start_step = [], 0, 0
+    if resume:
+        state = load_checkpoint(ckpt, model, opt, sched)
+        start_epoch, start_step = state["epoch"], state["step"]
+        history = state["extra"].get("history", [])
+        print(f"resumed {run} at epoch {start_epoch + 1}, step {start_step}")
+        # metrics.jsonl may hold lines written after the checkpoint: rewrite it
+        with open(metrics_path, "w") as f:
+            f.writelines(json.dumps(h) + "\n" for h in history)
+    print(f"minialex AlexNet-CIFAR preset={args.preset} towers={towers} devices={devices} "
+          f"params={model.num_parameters():,} train={len(train) * args.batch_size} "
+          f"test={test.num_samples if hasattr(test, 'num_samples') else ''} run={run}")
+
+    interrupted = {"flag": False}
+
+    def on_sigint(signum, frame):
+        if interrupted["flag"]:
+            raise KeyboardInterrupt
+        interrupted["flag"] = True
+        print("\nCtrl-C: finishing this step, saving, then stopping (Ctrl-C again to abort)")
+
+    signal.signal(signal.SIGINT, on_sigint)
+    lr_of = lambda: opt.param_groups[0]["lr"]  # noqa: E731
+
+    for epoch in range(start_epoch, args.epochs):
+        t0 = time.time()
+        model.train()
+        train.set_epoch(epoch)
+        run_loss, run_correct, run_n = (0.0, 0, 0)
+        if start_step:
+            prog = state["extra"].get("partial", {})
+            run_loss, run_correct, run_n = prog.get("loss", 0.0), prog.get("correct", 0), prog.get("n", 0)
+        bar = tqdm(total=len(train), initial=start_step, desc=f"epoch {epoch + 1}/{args.epochs}",
+                   disable=args.no_progress, leave=False, dynamic_ncols=True)
+        seen_t0, seen = time.time(), 0
+        for step, (xb, yb) in enumerate(train):
+            if step < start_step:
+                continue          # already trained before the interruption
+            logits = model(minialex.Tensor(xb))
+            loss = F.cross_entropy(logits, yb)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise NonFiniteLoss(
+                    f"loss became {value} at epoch {epoch + 1}, step {step + 1} (lr {lr_of():g}); "
+                    f"stopping. The last good checkpoint is {ckpt} (epoch {epoch}); "
+                    "try a lower --lr")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            n = len(yb)
+            run_loss += value * n
+            run_correct += int((logits.numpy().argmax(axis=1) == yb).sum())
+            run_n += n
+            seen += n
+            bar.update(1)
+            bar.set_postfix(loss=f"{run_loss / run_n:.3f}", acc=f"{run_correct / run_n:.3f}",
+                            img_s=f"{seen / (time.time() - seen_t0):.0f}")
+            if interrupted["flag"]:
+                save_checkpoint(ckpt, model, opt, sched, epoch=epoch, step=step + 1,
+                                extra={"history": history, "partial": {
+                                    "loss": run_loss, "correct": run_correct, "n": run_n}})
+                bar.close()
+                print(f"saved {ckpt} at epoch {epoch + 1}, step {step + 1}; "
+                      f"continue with: python examples/train_cifar.py --resume {run}")
+                return 130
+        bar.close()
+        start_step = 0
+        train_time = time.time() - t0
+        ev = evaluate(model, test)
+        lr_used = lr_of()
+        if isinstance(sched, ReduceLROnPlateau):
+            sched.step(ev["top1"])
+        else:
+            sched.step()
+        row = {"epoch": epoch + 1, "train_loss": run_loss / run_n, "train_top1": run_correct / run_n,
+               "test_top1": ev["top1"], "test_top5": ev["top5"], "lr": lr_used,
+               "epoch_time_s": round(time.time() - t0, 2), "train_time_s": round(train_time, 2),
+               "images_per_s": round(run_n / train_time, 1)}
+        history.append(row)
+        save_checkpoint(ckpt, model, opt, sched, epoch=epoch + 1, step=0,
+                        extra={"history": history})
+        with open(metrics_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        plot_curves(run, history)
+        print(f"epoch {epoch + 1:3d}/{args.epochs}  train loss {row['train_loss']:.4f} "
+              f"top-1 {row['train_top1']:.4f}  test top-1 {ev['top1']:.4f} (centre)  "
+              f"lr {lr_used:.4g}  {row['epoch_time_s']:.1f} s ({row['images_per_s']:.0f} img/s)",
+              flush=True)
+
+    centre = evaluate(model, test)
+    final = {"centre_top1": centre["top1"], "centre_top5": centre["top5"]}
+    if args.ten_crop:
+        t0 = time.time()
+        ten = evaluate(model, test10, ten_crop=True)
+        final.update(ten_crop_top1=ten["top1"], ten_crop_top5=ten["top5"],
+                     ten_crop_time_s=round(time.time() - t0, 1))
+    final["total_train_time_s"] = round(sum(h["epoch_time_s"] for h in history), 1)
+    write_json(os.path.join(run, "final.json"), final)
+    msg = f"test centre crop: top-1 {final['centre_top1']:.4f} top-5 {final['centre_top5']:.4f}"
+    if args.ten_crop:
+        msg += (f" | ten-crop: top-1 {final['ten_crop_top1']:.4f} "
+                f"top-5 {final['ten_crop_top5']:.4f}")
+    print(msg)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except NonFiniteLoss as exc:
+        sys.exit(f"error: {exc}")

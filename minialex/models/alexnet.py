@@ -1,0 +1,257 @@
+"""AlexNet (Krizhevsky, Sutskever & Hinton, 2012), one tower or two.
+
+The paper's net (section 3.5, figure 2) is split into two towers, one per
+GPU. Each tower owns half of every layer's kernels (or neurons). conv2,
+conv4 and conv5 read only their own tower's activations; conv3, fc6, fc7
+and fc8 read both towers, so only there do activations cross between GPUs:
+
+    image -> conv1 -> ReLU -> LRN -> pool            (each tower: half the kernels)
+          -> conv2 -> ReLU -> LRN -> pool            (own tower only)
+          -> conv3 -> ReLU                           (reads BOTH towers)
+          -> conv4 -> ReLU                           (own tower only)
+          -> conv5 -> ReLU -> pool                   (own tower only)
+          -> fc6 -> ReLU -> dropout                  (reads BOTH towers)
+          -> fc7 -> ReLU -> dropout                  (reads BOTH towers)
+          -> fc8 -> softmax (in the loss)            (reads BOTH towers)
+
+``towers=2`` builds exactly that: tower i's parameters and activations live
+on ``devices[i]`` and the cross-tower layers fetch the other tower's
+activations with explicit, differentiable ``Tensor.to`` copies (tagged
+"conv3", "fc6", "fc7", "fc8"; the image itself is copied to each tower
+with the tag "input"). fc8 lives on tower 0.
+
+``towers=1`` is the same function on one device: "own tower only" is a
+grouped convolution with ``groups=2`` and the cross-tower layers are
+ordinary layers over all channels. :func:`towers_to_one` and
+:func:`one_to_towers` convert weights between the two layouts (every split
+layer's one-tower weight is the two towers' weights stacked along the
+output axis, tower 0 first).
+"""
+
+import math
+
+import numpy
+
+from .. import functional as F
+from ..backend import get_device
+from ..nn import Module, Conv2d, Linear, LocalResponseNorm, MaxPool2d
+from ..random import default_generator
+
+__all__ = ["AlexNet", "alexnet_cifar", "CIFAR_PRESETS", "towers_to_one", "one_to_towers"]
+
+#: channel widths (conv1, conv2, conv3 = conv4, conv5, fc6 = fc7) of the
+#: CIFAR-10 presets (REFERENCE.md, "CIFAR-10 adaptation").
+CIFAR_PRESETS = {
+    "small": (32, 64, 96, 64, 512),
+    "half": (48, 128, 192, 128, 2048),
+    "paper": (96, 256, 384, 256, 4096),
+}
+
+_SPLIT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
+_BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")   # paper section 5
+
+
+class _Trunk(Module):
+    """The layers of one tower (``groups=1``, half widths, ``cross=True``)
+    or of the whole one-tower net (``groups=2`` on the own-tower convs)."""
+
+    def __init__(self, cfg, share, groups):
+        super().__init__()
+        c1, c2, c3, c5, fc = (w // share for w in cfg["widths"])
+        c2_in = cfg["widths"][1]            # conv3 reads both towers
+        fc_in = cfg["widths"][3] * cfg["fc_spatial"] ** 2
+        k1, s1, p1 = cfg["conv1"]
+        self.conv1 = Conv2d(3, c1, k1, stride=s1, padding=p1)
+        self.conv2 = Conv2d(c1, c2, 5, padding=2, groups=groups)
+        self.conv3 = Conv2d(c2_in, c3, 3, padding=1)
+        self.conv4 = Conv2d(c3, c3, 3, padding=1, groups=groups)
+        self.conv5 = Conv2d(c3, c5, 3, padding=1, groups=groups)
+        self.fc6 = Linear(fc_in, fc)
+        self.fc7 = Linear(cfg["widths"][4], fc)
+        self.lrn = LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+        self.pool = MaxPool2d(3, stride=2)
+
+    def block12(self, x):
+        """conv1 and conv2 with their ReLU, LRN and pooling."""
+        x = self.pool(self.lrn(F.relu(self.conv1(x))))
+        return self.pool(self.lrn(F.relu(self.conv2(x))))
+
+    def block345(self, x):
+        """conv3 (x holds both towers' channels), conv4, conv5, pool, flatten."""
+        x = F.relu(self.conv4(F.relu(self.conv3(x))))
+        return F.flatten(self.pool(F.relu(self.conv5(x))))
+
+
+class AlexNet(Module):
+    """AlexNet for ImageNet: input (N, 3, 227, 227) float32, output logits
+    (N, num_classes). Paper section 3.5 and figure 2.
+
+    Args:
+        num_classes (int): default 1000.
+        towers (1 | 2): the paper's two-tower layout (default) or one
+            tower with grouped convolutions (the same function).
+        devices: one device for everything, or a pair (tower 0, tower 1),
+            e.g. ``("cuda:0", "cuda:1")`` or ``("cpu:0", "cpu:1")``.
+            Default ``"cpu"``. Only ``towers=2`` can use two devices.
+        init: "paper" (weights N(0, 0.01^2); biases 1 in conv2, conv4,
+            conv5, fc6, fc7 and 0 elsewhere, section 5) or "kaiming" (He
+            normal: fan-out for convolutions, fan-in for fc layers; biases 0).
+        dropout (float): drop probability after fc6 and fc7 (section 4.2).
+
+    With 1000 classes the net has 60,965,224 parameters (the paper's
+    "60 million").
+
+    Raises:
+        ValueError: towers not 1 or 2, two devices for one tower, an
+            unknown init, or an input of the wrong shape (in forward).
+    """
+
+    _config = {"conv1": (11, 4, 0), "fc_spatial": 6, "widths": (96, 256, 384, 256, 4096),
+               "input_size": 227}
+
+    def __init__(self, num_classes=1000, towers=2, devices=None, init="paper", dropout=0.5,
+                 _config=None):
+        super().__init__()
+        cfg = dict(_config or self._config)
+        if towers not in (1, 2):
+            raise ValueError(f"towers must be 1 or 2, got {towers}")
+        devs = _device_pair(devices, towers)
+        self.config = {**cfg, "num_classes": num_classes, "towers": towers,
+                       "dropout": dropout, "init": init}
+        self.towers, self.devices, self.p = towers, devs, dropout
+        self.input_size = cfg["input_size"]
+        if towers == 1:
+            self.trunk = _Trunk(cfg, 1, groups=2)
+        else:
+            self.tower0 = _Trunk(cfg, 2, groups=1)
+            self.tower1 = _Trunk(cfg, 2, groups=1)
+        self.fc8 = Linear(cfg["widths"][4], num_classes)
+        self.reset_parameters(init)
+        if towers == 1:
+            self.to(devs[0])
+        else:
+            self.tower0.to(devs[0])
+            self.tower1.to(devs[1])
+            self.fc8.to(devs[0])
+
+    # ---------------------------------------------------------------- init
+    def reset_parameters(self, init="paper"):
+        """(Re)initialise every weight: "paper" or "kaiming" (see class doc)."""
+        if init not in ("paper", "kaiming"):
+            raise ValueError(f"unknown init {init!r}: use 'paper' or 'kaiming'")
+        rng = default_generator()
+        for name, p in self.named_parameters():
+            layer = name.split(".")[-2]
+            if name.endswith("bias"):
+                value = 1.0 if (init == "paper" and layer in _BIAS_ONE) else 0.0
+                new = numpy.full(p.shape, value, dtype=numpy.float32)
+            elif init == "paper":
+                new = rng.normal(0.0, 0.01, p.shape).astype(numpy.float32)
+            else:
+                # He et al. 2015: std = sqrt(2 / fan); conv fan-out counts
+                # the kernels that read each input (C_out * kH * kW).
+                fan = p.shape[0] * p.shape[2] * p.shape[3] if p.ndim == 4 else p.shape[1]
+                new = rng.normal(0.0, math.sqrt(2.0 / fan), p.shape).astype(numpy.float32)
+            p.data = p.device.put(new)
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, x):
+        """x: (N, 3, S, S) float32 Tensor (S = 227, or 28 for CIFAR) on
+        tower 0's device (or the CPU). Returns logits (N, num_classes) on
+        tower 0's device."""
+        if x.ndim != 4 or x.shape[1:] != (3, self.input_size, self.input_size):
+            raise ValueError(f"{type(self).__name__} expects input (N, 3, {self.input_size}, "
+                             f"{self.input_size}), got {x.shape}")
+        if self.towers == 1:
+            h = self.trunk.block345(self.trunk.block12(x.to(self.devices[0], tag="input")))
+            h = F.dropout(F.relu(self.trunk.fc6(h)), self.p, self.training)
+            h = F.dropout(F.relu(self.trunk.fc7(h)), self.p, self.training)
+            return self.fc8(h)
+        towers, devs = (self.tower0, self.tower1), self.devices
+        h = [t.block12(x.to(d, tag="input")) for t, d in zip(towers, devs)]
+        h = [t.block345(_gather(h, d, "conv3")) for t, d in zip(towers, devs)]
+        for layer in ("fc6", "fc7"):
+            h = [F.dropout(F.relu(getattr(t, layer)(_gather(h, d, layer))), self.p, self.training)
+                 for t, d in zip(towers, devs)]
+        return self.fc8(_gather(h, devs[0], "fc8"))
+
+    def extra_repr(self):
+        return (f"towers={self.towers}, devices={tuple(str(d) for d in self.devices)}, "
+                f"num_classes={self.config['num_classes']}")
+
+
+def _gather(parts, device, tag):
+    """Concatenate both towers' activations along the channel/feature axis
+    (tower 0 first) on ``device``: the only place towers communicate."""
+    return F.concatenate([p.to(device, tag=tag) for p in parts], axis=1)
+
+
+def _device_pair(devices, towers):
+    if devices is None or isinstance(devices, str) or not hasattr(devices, "__len__"):
+        d = get_device(devices)
+        return (d, d)
+    devices = tuple(get_device(d) for d in devices)
+    if len(devices) == 1:
+        return devices * 2
+    if len(devices) != 2:
+        raise ValueError(f"devices must be one device or a pair, got {len(devices)}")
+    if towers == 1 and devices[0] != devices[1]:
+        raise ValueError(f"towers=1 runs on one device, got two: {devices[0]}, {devices[1]}; "
+                         "use towers=2 to place the towers on two devices")
+    return devices
+
+
+def alexnet_cifar(preset="small", num_classes=10, towers=2, devices=None, init="kaiming",
+                  dropout=0.5):
+    """AlexNet adapted to CIFAR-10 (REFERENCE.md, "CIFAR-10 adaptation"):
+    input (N, 3, 28, 28) (28x28 crops of the 32x32 images), conv1 5x5
+    stride 1 padding 2, the paper's topology otherwise (pools 28 -> 13 ->
+    6 -> 2), fc input C5 * 2 * 2.
+
+    Args:
+        preset: "small" (fits a CPU), "half" (one tower's width of the
+            paper), "paper" (the paper's widths); see ``CIFAR_PRESETS``.
+        init: default "kaiming". The paper's N(0, 0.01^2) with biases of 1
+            stays at chance on these shallow-input nets: with std 0.01 the
+            signal shrinks ~100x per layer, so the logits start near 0 and
+            their gradients vanish (measured: loss 2.303 through the first
+            epoch at lr 0.01, here and in PyTorch). He-normal init keeps the
+            activations' scale from layer to layer and learns at once.
+        towers, devices, dropout, num_classes: as for :class:`AlexNet`.
+    """
+    if preset not in CIFAR_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: choose one of {sorted(CIFAR_PRESETS)}")
+    cfg = {"conv1": (5, 1, 2), "fc_spatial": 2, "widths": CIFAR_PRESETS[preset],
+           "input_size": 28}
+    model = AlexNet(num_classes, towers, devices, init, dropout, _config=cfg)
+    model.config["preset"] = preset
+    return model
+
+
+# ------------------------------------------------------------------ layouts
+def towers_to_one(state_dict):
+    """Convert a two-tower state dict (``tower0.*``, ``tower1.*``, ``fc8.*``)
+    to the one-tower layout (``trunk.*``, ``fc8.*``): each split layer's
+    weights and biases are stacked along the output axis, tower 0 first."""
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith("tower0."):
+            rest = key[len("tower0."):]
+            out["trunk." + rest] = numpy.concatenate([value, state_dict["tower1." + rest]], axis=0)
+        elif not key.startswith("tower1."):
+            out[key] = value
+    return out
+
+
+def one_to_towers(state_dict):
+    """Inverse of :func:`towers_to_one`: split every ``trunk.*`` entry in
+    half along its output axis into ``tower0.*`` and ``tower1.*``."""
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith("trunk."):
+            rest = key[len("trunk."):]
+            half = value.shape[0] // 2
+            out["tower0." + rest], out["tower1." + rest] = value[:half], value[half:]
+        else:
+            out[key] = value
+    return out
