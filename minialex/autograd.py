@@ -93,11 +93,15 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, device=None, name=None):
         if isinstance(data, Tensor):
+            device = data.device if device is None else device
             data = data.data
         if device is None:
             device = device_of_array(data)
         self.device = get_device(device)
         self.data = _to_array(data, self.device)
+        if requires_grad and self.data.dtype.kind not in "fc":
+            raise TypeError(f"only floating-point tensors can require grad, got dtype "
+                            f"{self.data.dtype}; convert first, e.g. data.astype('float32')")
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self.creator = None
