@@ -188,7 +188,8 @@ class Tensor:
 
         Raises:
             RuntimeError: a tensor with more than one element and no ``grad``,
-                or a tensor that does not require grad.
+                a tensor that does not require grad, or a graph already freed
+                by an earlier ``backward()`` (pass ``retain_graph=True``).
         """
         if not (self.requires_grad or self.creator is not None):
             raise RuntimeError("backward() on a tensor that does not require grad "
@@ -394,6 +395,10 @@ def _run_backward(root, grad, retain_graph):
     out_tensors = {id(root.creator): [root]}
     while heap:
         _, _, fn = heapq.heappop(heap)
+        if not fn.inputs:
+            raise RuntimeError(
+                f"the graph through {type(fn).__name__} was freed by an earlier backward(); "
+                "pass retain_graph=True to the first backward() to run it twice")
         outs = out_tensors.pop(id(fn), [])
         gys = []
         for i, (shape, dtype) in enumerate(fn.output_meta):
