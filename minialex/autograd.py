@@ -205,6 +205,7 @@ class Tensor:
             grad = grad.data if isinstance(grad, Tensor) else self.device.put(grad)
             if grad.shape != self.shape:
                 raise ValueError(f"grad has shape {grad.shape}, expected {self.shape}")
+            grad = grad.astype(self.dtype, copy=False)  # dL/dy has y's dtype
         _run_backward(self, grad, retain_graph)
 
     # ------------------------------------------------------------ operators
@@ -420,6 +421,8 @@ def _run_backward(root, grad, retain_graph):
             if gx.shape != x.shape:
                 raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of "
                                    f"shape {gx.shape} for an input of shape {x.shape}")
+            if gx.dtype != x.dtype:  # e.g. float32 x times a float64 constant
+                gx = gx.astype(x.dtype)
             if x.creator is None:
                 _accumulate_leaf(x, gx)
                 continue
