@@ -44,7 +44,9 @@ def parse_args(argv=None):
                         "default $MINIALEX_DATA, else ~/.cache/minialex (downloaded if missing)")
     p.add_argument("--preset", default="small", choices=["small", "half", "paper"],
                    help="channel widths (REFERENCE.md); small fits a 2-core CPU")
-    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="number of epochs (default 24; with --resume: the saved run's, "
+                        "or this many to extend it)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.02, help="initial learning rate")
     p.add_argument("--momentum", type=float, default=0.9)
@@ -74,6 +76,8 @@ def parse_args(argv=None):
     p.add_argument("--test-subset", type=int, default=None, metavar="N",
                    help="evaluate on the first N test images only (quick runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    # for tests: behave as if Ctrl-C came after this many training steps
+    p.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -140,15 +144,19 @@ def main(argv=None):
         with open(cfg_path) as f:
             saved = json.load(f)
         args = argparse.Namespace(**{**saved, "resume": resume, "out": resume,
-                                     "no_progress": args.no_progress})
+                                     "no_progress": args.no_progress,
+                                     "epochs": args.epochs or saved["epochs"],
+                                     "stop_after_steps": args.stop_after_steps})
+    args.epochs = args.epochs or 24
     run = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(run, exist_ok=True)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     towers = args.towers or (2 if len(devices) == 2 else 1)
     args.towers = towers
     if not resume:
-        write_json(os.path.join(run, "config.json"), {k: v for k, v in vars(args).items()
-                                                       if k not in ("resume", "no_progress")})
+        write_json(os.path.join(run, "config.json"), {
+            k: v for k, v in vars(args).items()
+            if k not in ("resume", "no_progress", "stop_after_steps")})
 
     minialex.manual_seed(args.seed)
     train, test, test10, classes = build_data(args)
@@ -186,6 +194,7 @@ def main(argv=None):
 
     signal.signal(signal.SIGINT, on_sigint)
     lr_of = lambda: opt.param_groups[0]["lr"]  # noqa: E731
+    total_steps = 0
 
     for epoch in range(start_epoch, args.epochs):
         t0 = time.time()
@@ -218,6 +227,9 @@ def main(argv=None):
             run_n += n
             seen += n
             bar.update(1)
+            total_steps += 1
+            if args.stop_after_steps and total_steps >= args.stop_after_steps:
+                interrupted["flag"] = True
             bar.set_postfix(loss=f"{run_loss / run_n:.3f}", acc=f"{run_correct / run_n:.3f}",
                             img_s=f"{seen / (time.time() - seen_t0):.0f}")
             if interrupted["flag"]:
