@@ -190,22 +190,28 @@ class Tensor:
             RuntimeError: a tensor with more than one element and no ``grad``,
                 a tensor that does not require grad, or a graph already freed
                 by an earlier ``backward()`` (pass ``retain_graph=True``).
+            ValueError: ``grad`` of the wrong shape.
+            DeviceMismatchError: ``grad`` a Tensor on another device.
         """
         if not (self.requires_grad or self.creator is not None):
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "and has no graph (was it made under no_grad()?)")
-        xp = self.xp
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward() without grad needs a one-element tensor, got shape "
-                    f"{self.shape}; pass grad= of that shape (e.g. ones)")
-            grad = xp.ones_like(self.data)
-        else:
-            grad = grad.data if isinstance(grad, Tensor) else self.device.put(grad)
-            if grad.shape != self.shape:
-                raise ValueError(f"grad has shape {grad.shape}, expected {self.shape}")
-            grad = grad.astype(self.dtype, copy=False)  # dL/dy has y's dtype
+        with self.device:
+            if grad is None:
+                if self.data.size != 1:
+                    raise RuntimeError(
+                        f"backward() without grad needs a one-element tensor, got shape "
+                        f"{self.shape}; pass grad= of that shape (e.g. ones)")
+                grad = self.xp.ones_like(self.data)
+            else:
+                if isinstance(grad, Tensor) and grad.device != self.device:
+                    raise DeviceMismatchError(
+                        f"backward() got grad on {grad.device} for a tensor on {self.device}; "
+                        f"move it with .to('{self.device}')")
+                grad = grad.data if isinstance(grad, Tensor) else self.device.put(grad)
+                if grad.shape != self.shape:
+                    raise ValueError(f"grad has shape {grad.shape}, expected {self.shape}")
+                grad = grad.astype(self.dtype, copy=False)  # dL/dy has y's dtype
         _run_backward(self, grad, retain_graph)
 
     # ------------------------------------------------------------ operators
@@ -380,7 +386,8 @@ def _run_backward(root, grad, retain_graph):
     grads = {id(root): grad}          # id(tensor) -> accumulated dL/dtensor
     keep = {id(root): root}
     if root.creator is None:
-        _accumulate_leaf(root, grad)
+        with root.device:
+            _accumulate_leaf(root, grad)
         return
     heap, seen, counter = [], set(), 0
 
@@ -401,12 +408,14 @@ def _run_backward(root, grad, retain_graph):
                 f"the graph through {type(fn).__name__} was freed by an earlier backward(); "
                 "pass retain_graph=True to the first backward() to run it twice")
         outs = out_tensors.pop(id(fn), [])
+        out_device = getattr(fn, "out_device", fn.device)
         gys = []
         for i, (shape, dtype) in enumerate(fn.output_meta):
             t = next((o for o in outs if o._out_index == i), None)
             g = grads.pop(id(t), None) if t is not None else None
             if g is None:
-                g = getattr(fn, "out_device", fn.device).xp.zeros(shape, dtype=dtype)
+                with out_device:
+                    g = out_device.xp.zeros(shape, dtype=dtype)
             gys.append(g)
         with fn.device:
             gxs = fn.backward(*gys)
@@ -421,18 +430,19 @@ def _run_backward(root, grad, retain_graph):
             if gx.shape != x.shape:
                 raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of "
                                    f"shape {gx.shape} for an input of shape {x.shape}")
-            if gx.dtype != x.dtype:  # e.g. float32 x times a float64 constant
-                gx = gx.astype(x.dtype)
-            if x.creator is None:
-                _accumulate_leaf(x, gx)
-                continue
-            key = id(x)
-            if key in grads:
-                grads[key] = grads[key] + gx
-            else:
-                grads[key] = gx
-                keep[key] = x
-                out_tensors.setdefault(id(x.creator), []).append(x)
+            with x.device:
+                if gx.dtype != x.dtype:  # e.g. float32 x times a float64 constant
+                    gx = gx.astype(x.dtype)
+                if x.creator is None:
+                    _accumulate_leaf(x, gx)
+                    continue
+                key = id(x)
+                if key in grads:
+                    grads[key] = grads[key] + gx
+                else:
+                    grads[key] = gx
+                    keep[key] = x
+                    out_tensors.setdefault(id(x.creator), []).append(x)
             push(x.creator)
         if not retain_graph:
             fn.inputs = ()
