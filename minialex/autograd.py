@@ -417,8 +417,11 @@ def _run_backward(root, grad, retain_graph):
                 with out_device:
                     g = out_device.xp.zeros(shape, dtype=dtype)
             gys.append(g)
+        for t in outs:  # dL/dt is consumed: the tensor may be freed now
+            keep.pop(id(t), None)
         with fn.device:
             gxs = fn.backward(*gys)
+        del gys
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
         if len(gxs) != len(fn.inputs):
