@@ -34,7 +34,8 @@ class Transpose(Function):
 
     def forward(self, x):
         axes = self.axes if self.axes is not None else tuple(range(x.ndim))[::-1]
-        if sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
+        if (len(axes) != x.ndim or any(not -x.ndim <= a < x.ndim for a in axes)
+                or sorted(a % x.ndim for a in axes) != list(range(x.ndim))):
             raise ValueError(f"axes {axes} are not a permutation of the {x.ndim} axes")
         self.perm = tuple(a % x.ndim for a in axes)
         return x.transpose(self.perm)
