@@ -65,8 +65,21 @@ class GetItem(Function):
     def backward(self, gy):
         xp = self.device.xp
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
-        xp.add.at(gx, self.key, gy)
+        if _may_repeat(self.key):
+            xp.add.at(gx, self.key, gy)    # repeated indices: their gradients add
+        else:
+            gx[self.key] = gy              # each x element picked at most once
         return gx
+
+
+def _may_repeat(key):
+    """True if ``key`` holds an integer index array (which can pick one
+    element several times); slices, ints and boolean masks never do."""
+    for k in key if isinstance(key, tuple) else (key,):
+        if isinstance(k, (list, tuple)) or (hasattr(k, "dtype") and k.ndim > 0
+                                            and k.dtype.kind in "iu"):
+            return True
+    return False
 
 
 class Concatenate(Function):
