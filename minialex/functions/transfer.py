@@ -8,7 +8,9 @@ class ToDevice(Function):
     """y = x, copied from x's device to ``dst``.
 
     The value is unchanged, so dy/dx = I: the gradient is gy copied back to
-    x's device. Both copies are recorded by ``record_transfers``.
+    x's device. Both copies are recorded by ``record_transfers``. Between
+    two logical CPU devices the copy is a real one too, so the two sides
+    never share memory (as with two GPUs).
     """
 
     def __init__(self, dst, tag=None):
@@ -16,11 +18,16 @@ class ToDevice(Function):
 
     def forward(self, x):
         _log_transfer(self.device, self.dst, x.shape, "forward", self.tag)
-        return self.dst.put(x)
+        return _copy_to(self.dst, x)
 
     def backward(self, gy):
         _log_transfer(self.dst, self.device, gy.shape, "backward", self.tag)
-        return self.device.put(gy)
+        return _copy_to(self.device, gy)
+
+
+def _copy_to(device, a):
+    out = device.put(a)
+    return out.copy() if out is a else out
 
 
 def to_device(x, device, tag=None):
