@@ -4,6 +4,7 @@ softmax"; training maximises the multinomial logistic regression
 objective, i.e. minimises this loss)."""
 
 from ..autograd import Function, Tensor
+from ..backend import DeviceMismatchError
 
 
 def _logsumexp(xp, z):
@@ -66,6 +67,10 @@ def log_softmax(x, axis=-1):
 
 
 def _check_target(logits, target):
+    if isinstance(target, Tensor) and target.device != logits.device:
+        raise DeviceMismatchError(
+            f"cross_entropy got logits on {logits.device} and labels on {target.device}; "
+            f"move the labels with .to('{logits.device}')")
     t = target.data if isinstance(target, Tensor) else target
     t = logits.device.put(t)
     if logits.ndim != 2:
@@ -98,6 +103,7 @@ def cross_entropy(logits, target):
     Raises:
         ValueError: logits not 2-D, target of the wrong shape, or a label
             outside [0, C). TypeError: non-integer labels.
+        DeviceMismatchError: a target Tensor on another device.
     """
     t = _check_target(logits, target)
     return SoftmaxCrossEntropy(t)(logits)
