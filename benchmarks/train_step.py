@@ -1,0 +1,206 @@
+"""One full AlexNet training step, minialex against PyTorch on the same CPU.
+
+    python benchmarks/train_step.py                    # all presets + ImageNet
+    python benchmarks/train_step.py --presets small --steps 10
+
+A step is forward, softmax cross-entropy, backward and the SGD update
+(momentum 0.9, weight decay 5e-4), dropout on, float32, batch 128 for the
+CIFAR presets (input 3x28x28) and batch 16 for the ImageNet net (3x227x227).
+Both frameworks run the same layers (PyTorch's LRN with alpha * size, the
+same grouped convolutions), with the same number of threads, alternating
+step by step so machine noise hits both. Reported: median ms/step and
+images/s of each, the ratio minialex/torch, achieved GFLOP/s (training =
+3 x the forward FLOPs of the conv and fc layers), the machine's float32
+matmul rate, and the peak resident memory each framework's steps added
+(measured in a fresh subprocess per framework and preset).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+CIFAR = {"small": (32, 64, 96, 64, 512), "half": (48, 128, 192, 128, 2048),
+         "paper": (96, 256, 384, 256, 4096)}
+
+
+def spec(name):
+    """Layer sizes: (conv list [(cin, cout, k, stride, pad, groups, out_hw)], fc list, input, batch)."""
+    if name == "imagenet":
+        c1, c2, c3, c5, fc = 96, 256, 384, 256, 4096
+        convs = [(3, c1, 11, 4, 0, 1, 55), (c1, c2, 5, 1, 2, 2, 27), (c2, c3, 3, 1, 1, 1, 13),
+                 (c3, c3, 3, 1, 1, 2, 13), (c3, c5, 3, 1, 1, 2, 13)]
+        return convs, [(c5 * 36, fc), (fc, fc), (fc, 1000)], 227, 16, 1000
+    c1, c2, c3, c5, fc = CIFAR[name]
+    convs = [(3, c1, 5, 1, 2, 1, 28), (c1, c2, 5, 1, 2, 2, 13), (c2, c3, 3, 1, 1, 1, 6),
+             (c3, c3, 3, 1, 1, 2, 6), (c3, c5, 3, 1, 1, 2, 6)]
+    return convs, [(c5 * 4, fc), (fc, fc), (fc, 10)], 28, 128, 10
+
+
+def train_flops(name):
+    convs, fcs, _, batch, _ = spec(name)
+    fwd = sum(2 * cout * (cin // g) * k * k * hw * hw for cin, cout, k, s, p, g, hw in convs)
+    fwd += sum(2 * i * o for i, o in fcs)
+    return 3 * fwd * batch
+
+
+# ------------------------------------------------------------------ minialex
+def minialex_step_fn(name):
+    import minialex
+    from minialex import functional as F
+    from minialex.models import AlexNet, alexnet_cifar
+    from minialex.optim import SGD
+    _, _, size, batch, classes = spec(name)
+    model = AlexNet(towers=1, init="kaiming") if name == "imagenet" else \
+        alexnet_cifar(name, towers=1)
+    opt = SGD(model.parameters(), lr=1e-3)
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((batch, 3, size, size)).astype(numpy.float32)
+    y = rng.integers(0, classes, batch)
+
+    def step():
+        loss = F.cross_entropy(model(minialex.Tensor(x)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+# ------------------------------------------------------------------ torch
+def torch_step_fn(name, threads):
+    import torch
+    import torch.nn as nn
+    torch.set_num_threads(threads)
+    convs, fcs, size, batch, classes = spec(name)
+    layers = []
+    for i, (cin, cout, k, s, p, g, _) in enumerate(convs):
+        layers += [nn.Conv2d(cin, cout, k, s, p, groups=g), nn.ReLU()]
+        if i < 2:
+            layers += [nn.LocalResponseNorm(5, alpha=1e-4 * 5, beta=0.75, k=2.0),
+                       nn.MaxPool2d(3, 2)]
+        if i == 4:
+            layers += [nn.MaxPool2d(3, 2)]
+    layers += [nn.Flatten()]
+    for j, (i, o) in enumerate(fcs):
+        layers += [nn.Linear(i, o)]
+        if j < 2:
+            layers += [nn.ReLU(), nn.Dropout(0.5)]
+    model = nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 3, size, size, generator=g)
+    y = torch.randint(0, classes, (batch,), generator=g)
+
+    def step():
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def child(framework, name, steps, threads):
+    """Run in a fresh process: time steps of one framework, report JSON."""
+    base = peak_rss_mb()
+    step = minialex_step_fn(name) if framework == "minialex" else torch_step_fn(name, threads)
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    print(json.dumps({"times": times, "peak_mb": peak_rss_mb(), "base_mb": base}))
+
+
+def matmul_gflops():
+    a = numpy.random.default_rng(0).standard_normal((1024, 2304)).astype(numpy.float32)
+    b = numpy.random.default_rng(1).standard_normal((2304, 1024)).astype(numpy.float32)
+    a @ b
+    best = min(_time(lambda: a @ b) for _ in range(10))
+    return 2 * 1024 * 2304 * 1024 / best / 1e9
+
+
+def _time(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def run_child(framework, name, steps, threads):
+    out = subprocess.run([sys.executable, __file__, "--child", framework, name, str(steps),
+                          str(threads)], capture_output=True, text=True)
+    if out.returncode != 0:
+        return None, out.stderr.strip().splitlines()[-1:] or ["failed"]
+    return json.loads(out.stdout.strip().splitlines()[-1]), None
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--presets", default="small,half,paper,imagenet")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per round (median)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="alternating rounds of minialex then torch processes")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child:
+        fw, name, steps, threads = a.child
+        return child(fw, name, int(steps), int(threads))
+    try:
+        import torch  # noqa: F401
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    rate = matmul_gflops()
+    print(f"float32 matmul (1024x2304 @ 2304x1024): {rate:.0f} GFLOP/s; threads={a.threads}; "
+          f"torch {'installed' if have_torch else 'not installed'}")
+    hdr = (f"{'net':9s} {'batch':>5s} {'minialex ms':>11s} {'img/s':>7s} {'GFLOP/s':>8s} "
+           f"{'%mm':>4s} {'MB':>6s} | {'torch ms':>9s} {'img/s':>7s} {'GFLOP/s':>8s} {'MB':>6s} "
+           f"| {'ratio':>5s}")
+    print(hdr)
+    print("-" * len(hdr))
+    for name in a.presets.split(","):
+        batch = spec(name)[3]
+        res = {"minialex": [], "torch": []}
+        mem = {}
+        for _ in range(a.rounds):
+            for fw in (["minialex", "torch"] if have_torch else ["minialex"]):
+                r, err = run_child(fw, name, a.steps, a.threads)
+                if r is None:
+                    print(f"{name}: {fw} failed: {err}")
+                    continue
+                res[fw] += r["times"]
+                mem[fw] = max(mem.get(fw, 0), r["peak_mb"])
+        row = f"{name:9s} {batch:5d}"
+        med = {}
+        for fw in ("minialex", "torch"):
+            if res[fw]:
+                med[fw] = float(numpy.median(res[fw]))
+                gf = train_flops(name) / med[fw] / 1e9
+                row += (f" {med[fw] * 1e3:11.1f} {batch / med[fw]:7.0f} {gf:8.1f}"
+                        + (f" {100 * gf / rate:3.0f}%" if fw == "minialex" else "")
+                        + f" {mem[fw]:6.0f}" + (" |" if fw == "minialex" else ""))
+            else:
+                row += " " * 30 + " |" if fw == "minialex" else "    (torch not run)"
+        if len(med) == 2:
+            row += f" | {med['minialex'] / med['torch']:5.2f}"
+        print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""End-to-end: the main job on a few thousand real CIFAR-10 images."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+SCRIPT = REPO / "examples" / "train_cifar.py"
+
+
+def run(*args):
+    out = subprocess.run([sys.executable, str(SCRIPT), "--no-progress", *map(str, args)],
+                         capture_output=True, text=True, cwd=REPO, timeout=900)
+    return out
+
+
+@pytest.mark.slow
+def test_quick_run_learns_and_writes_run_folder(cifar10_dir, tmp_path):
+    out = tmp_path / "run"
+    r = run("--data", cifar10_dir, "--subset", 4096, "--test-subset", 1000, "--epochs", 2,
+            "--lr", 0.02, "--out", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for name in ("config.json", "metrics.jsonl", "checkpoint.npz", "final.json"):
+        assert (out / name).exists(), name
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert rows[1]["train_loss"] < rows[0]["train_loss"] < 2.35
+    final = json.loads((out / "final.json").read_text())
+    assert final["centre_top1"] > 0.25            # chance is 0.10
+    assert final["ten_crop_top1"] > 0.25 and final["ten_crop_top5"] > 0.7
+    assert "ten-crop: top-1" in r.stdout
+
+    # --resume continues from the saved epoch
+    r = run("--resume", out, "--epochs", 3)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed" in r.stdout and "epoch   3/3" in r.stdout
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_exactly(cifar10_dir, tmp_path):
+    common = ["--data", cifar10_dir, "--subset", 1024, "--test-subset", 500, "--epochs", 2,
+              "--no-ten-crop"]
+    r = run(*common, "--out", tmp_path / "a")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run(*common, "--out", tmp_path / "b", "--stop-after-steps", 3)   # as if Ctrl-C
+    assert r.returncode == 130, r.stderr[-3000:]
+    assert "saved" in r.stdout and "step 3" in r.stdout
+    assert not (tmp_path / "b" / "metrics.jsonl").exists()
+    r = run("--resume", tmp_path / "b")
+    assert r.returncode == 0, r.stderr[-3000:]
+    a = np.load(tmp_path / "a" / "checkpoint.npz")
+    b = np.load(tmp_path / "b" / "checkpoint.npz")
+    assert set(a.files) == set(b.files)
+    for k in a.files:
+        if k.startswith("model/") or k.startswith("optim/"):
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    ra = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    rb = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    for la, lb in zip(ra, rb):
+        ja, jb = json.loads(la), json.loads(lb)
+        for k in ("train_loss", "train_top1", "test_top1", "lr"):
+            assert ja[k] == jb[k], k
+
+
+def test_missing_data_folder_is_a_clear_error(tmp_path):
+    r = run("--data", tmp_path / "nowhere", "--epochs", 1, "--out", tmp_path / "r")
+    assert r.returncode != 0
+    assert "nowhere" in r.stderr
+
+
+def test_resume_of_a_non_run_folder_is_a_clear_error(tmp_path):
+    r = run("--resume", tmp_path)
+    assert r.returncode != 0
+    assert "config.json" in r.stderr
