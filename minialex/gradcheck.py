@@ -84,7 +84,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         x.data = x.device.put(host)
         err = numpy.abs(analytic - numeric) - (atol + rtol * numpy.abs(numeric))
         if (err > 0).any():
-            idx = numpy.unravel_index(int(numpy.argmax(err)), err.shape)
+            idx = tuple(int(j) for j in numpy.unravel_index(int(numpy.argmax(err)), err.shape))
             raise GradcheckError(
                 f"gradient of input {i} (shape {x.shape}) is wrong at index {idx}: "
                 f"backward gives {analytic[idx]:.8g}, central differences give "
