@@ -54,8 +54,12 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         GradcheckError: naming the input, the worst element's index, the
             analytic and numerical values.
         TypeError: an input that requires grad is not float64.
+        ValueError: no input requires grad (the check would be empty).
     """
     inputs = list(inputs)
+    if not any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+        raise ValueError("gradcheck: no input has requires_grad=True, so there is "
+                         "nothing to check; create the inputs with requires_grad=True")
     for i, x in enumerate(inputs):
         if isinstance(x, Tensor) and x.requires_grad and x.dtype != numpy.float64:
             raise TypeError(f"gradcheck input {i} has dtype {x.dtype}; use float64 "
