@@ -41,7 +41,8 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", default=None,
                    help="CIFAR-10 folder (binary, python or image-folder layout); "
-                        "default $MINIALEX_DATA, else ~/.cache/minialex (downloaded if missing)")
+                        "default $MINIALEX_DATA, else ~/.cache/minialex (downloaded there if "
+                        "missing; an explicit --data folder is never downloaded into)")
     p.add_argument("--preset", default="small", choices=["small", "half", "paper"],
                    help="channel widths (REFERENCE.md); small fits a 2-core CPU")
     p.add_argument("--epochs", type=int, default=None,
@@ -83,7 +84,10 @@ def parse_args(argv=None):
 
 # ------------------------------------------------------------------ data
 def build_data(args, pca_state=None):
-    x_train, y_train, x_test, y_test, classes = D.load_cifar10(args.data)
+    # an explicit --data folder must already hold the data; the default
+    # location ($MINIALEX_DATA or the cache) is filled by downloading
+    x_train, y_train, x_test, y_test, classes = D.load_cifar10(args.data,
+                                                               download=args.data is None)
     if args.subset:
         x_train, y_train = x_train[:args.subset], y_train[:args.subset]
     if args.test_subset:
