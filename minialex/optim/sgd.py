@@ -117,11 +117,11 @@ class SGD(Optimizer):
                     if p.grad is None:
                         continue
                     w = p.data
-                    st = self.state.get(id(p))
-                    if st is None:
-                        st = self.state[id(p)] = {"momentum_buffer": p.device.xp.zeros_like(w)}
-                    v = st["momentum_buffer"]
-                    with p.device:
+                    with p.device:  # CuPy allocates on the current GPU
+                        st = self.state.get(id(p))
+                        if st is None:
+                            st = self.state[id(p)] = {"momentum_buffer": p.device.xp.zeros_like(w)}
+                        v = st["momentum_buffer"]
                         v *= w.dtype.type(m)
                         v -= w.dtype.type(wd * lr) * w
                         v -= w.dtype.type(lr) * p.grad
