@@ -320,7 +320,10 @@ class Function:
     the outputs' shapes; zeros for an output that received no gradient) and
     returns ``dL/dx`` for each input, as one array or a tuple; ``None`` for
     an input that needs no gradient. ``self.needs_input_grad[i]`` says which
-    inputs do, so backward can skip work.
+    inputs do, so backward can skip work; it is already set when ``forward``
+    runs (all False under :func:`no_grad`), so forward can skip saving what
+    only backward needs. ``backward`` must not modify the ``gys`` in place:
+    one gradient array may be handed to several Functions.
 
     Non-tensor arguments (strides, labels...) go to ``__init__``. Calling the
     Function checks that all Tensor inputs live on one device and runs both
@@ -342,6 +345,8 @@ class Function:
         dtype = next((t.dtype for t in tensors if t.dtype.kind == "f"), None)
         inputs = [x if isinstance(x, Tensor) else _constant(x, device, dtype) for x in inputs]
         self.device = device
+        record = _grad_enabled and any(x.requires_grad for x in inputs)
+        self.needs_input_grad = tuple(record and x.requires_grad for x in inputs)
         with device:
             ys = self.forward(*[x.data for x in inputs])
         if not isinstance(ys, tuple):
@@ -350,8 +355,7 @@ class Function:
         outputs = [Tensor(y, device=out_device) for y in ys]
         for i, y in enumerate(outputs):
             y._out_index = i
-        if _grad_enabled and any(x.requires_grad for x in inputs):
-            self.needs_input_grad = tuple(x.requires_grad for x in inputs)
+        if record:
             self.generation = max(x.generation for x in inputs)
             for y in outputs:
                 y.requires_grad = True
