@@ -7,12 +7,16 @@ from ..autograd import Function, Tensor
 from ..backend import DeviceMismatchError
 
 
-def _logsumexp(xp, z):
-    """log(sum_j exp(z_j)) over the last axis, computed stably as
-    m + log(sum_j exp(z_j - m)) with m = max_j z_j (no exp overflows, and
-    the largest term is exp(0) = 1 so the log never sees 0)."""
-    m = z.max(axis=-1, keepdims=True)
-    return m + xp.log(xp.exp(z - m).sum(axis=-1, keepdims=True))
+def _log_softmax(xp, z):
+    """z - log(sum_j exp(z_j)) over the last axis, computed stably.
+
+    With m = max_j z_j: log sum_j exp(z_j) = m + log sum_j exp(z_j - m), so
+    log_softmax(z) = (z - m) - log sum_j exp(z_j - m). No exp overflows (all
+    exponents are <= 0), the largest term is exp(0) = 1 so the log never
+    sees 0, and subtracting m first keeps float32 precise for logits of
+    size 1e4 (z - (m + log s) would round m + log s to the spacing of m)."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -24,7 +28,7 @@ class LogSoftmax(Function):
 
     def forward(self, z):
         xp = self.device.xp
-        self.y = z - _logsumexp(xp, z)
+        self.y = _log_softmax(xp, z)
         return self.y
 
     def backward(self, gy):
@@ -46,7 +50,7 @@ class SoftmaxCrossEntropy(Function):
     def forward(self, z):
         xp = self.device.xp
         n = z.shape[0]
-        self.log_p = z - _logsumexp(xp, z)
+        self.log_p = _log_softmax(xp, z)
         picked = self.log_p[xp.arange(n), self.t]
         return -picked.mean(keepdims=False).astype(z.dtype)
 
