@@ -1,0 +1,330 @@
+"""2-D convolution by im2col: AlexNet's conv layers (paper section 3.5,
+figure 2), grouped convolution included (``groups=2`` is the paper's two
+towers: each half of the kernels sees only its own half of the channels).
+
+The plan, for an input x (N, C, H, W) and a kernel (C_out, C/G, kh, kw):
+
+1. ``im2col`` copies every kh x kw window of the (zero-padded) input into a
+   column of a matrix ``cols`` (C*kh*kw, N*OH*OW).
+2. Each group's output is then ONE matrix product: its weights, flattened to
+   (C_out/G, C/G*kh*kw), times its block of rows of ``cols``. The G products
+   are one batched ``xp.matmul`` on (G, ...) arrays.
+3. Backward is the same two products transposed (as for a Linear layer),
+   and ``col2im``, the adjoint of ``im2col``, scatters the columns' gradient
+   back onto the pixels they were copied from.
+
+Output size along each axis: ``OH = (H + 2*ph - kh) // sh + 1`` (likewise W).
+
+Speed notes. ``im2col`` writes kh*kw strided slices of the padded input into
+one preallocated buffer (a loop over kernel offsets, never over pixels), and
+``col2im`` adds them back the same way. The column order (image, row,
+column) makes the product come out as (C_out, N, OH*OW), one cheap
+transpose from NCHW. All products are float32 BLAS calls on contiguous
+arrays; a backward pass skips every product whose gradient is not needed
+(conv1's input is the image, so its ``col2im`` never runs).
+
+Every function here uses the array module of its input (NumPy or CuPy).
+"""
+
+from ..autograd import Function, Tensor
+from ..backend import get_array_module
+
+__all__ = ["conv2d", "im2col", "col2im", "conv_output_size", "Conv2d"]
+
+
+# ---------------------------------------------------------------- helpers
+def _pair(value, name):
+    """``3 -> (3, 3)``, ``(3, 5) -> (3, 5)``; anything else is an error."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        pair = tuple(value)
+    else:
+        pair = (value, value)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise TypeError(f"{name} must be an int or a pair of ints (h, w), got {value!r}")
+    return pair
+
+
+def conv_output_size(size, kernel, stride, padding):
+    """``floor((size + 2*padding - kernel) / stride) + 1``: the number of
+    window positions along one axis (also used by pooling)."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _check_geometry(x_shape, kernel_size, stride, padding, who):
+    """Validate the window parameters against an (N, C, H, W) shape and
+    return ``(kh, kw), (sh, sw), (ph, pw), (OH, OW)``."""
+    (kh, kw), (sh, sw) = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
+    ph, pw = _pair(padding, "padding")
+    if len(x_shape) != 4:
+        raise ValueError(f"{who} expects a 4-D input (N, C, H, W), got shape {tuple(x_shape)}; "
+                         "add the batch axis with x.reshape(1, *x.shape) for a single image")
+    if kh < 1 or kw < 1:
+        raise ValueError(f"{who}: kernel_size must be >= 1, got {(kh, kw)}")
+    if sh < 1 or sw < 1:
+        raise ValueError(f"{who}: stride must be >= 1, got {(sh, sw)}")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"{who}: padding must be >= 0, got {(ph, pw)}")
+    H, W = x_shape[2], x_shape[3]
+    if kh > H + 2 * ph or kw > W + 2 * pw:
+        raise ValueError(f"{who}: kernel {(kh, kw)} is larger than the padded input "
+                         f"{(H + 2 * ph, W + 2 * pw)} (input {(H, W)}, padding {(ph, pw)}); "
+                         "use a smaller kernel or more padding")
+    OH, OW = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    return (kh, kw), (sh, sw), (ph, pw), (OH, OW)
+
+
+def _data(a):
+    return a.data if isinstance(a, Tensor) else a
+
+
+# ---------------------------------------------------------------- im2col / col2im
+def _im2col(x, k, s, p, out_hw):
+    """x (N, C, H, W) -> cols (C, kh, kw, N, OH, OW); see :func:`im2col`."""
+    xp = get_array_module(x)
+    (N, C, H, W), (kh, kw), (sh, sw), (ph, pw), (OH, OW) = x.shape, k, s, p, out_hw
+    if ph or pw:                                   # pad once
+        padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+        padded[:, :, ph:ph + H, pw:pw + W] = x
+    else:
+        padded = x
+    src = padded.transpose(1, 0, 2, 3)             # (C, N, Hp, Wp), a view
+    cols = xp.empty((C, kh, kw, N, OH, OW), dtype=x.dtype)
+    for i in range(kh):                            # one strided copy per kernel offset
+        for j in range(kw):
+            cols[:, i, j] = src[:, :, i:i + sh * OH:sh, j:j + sw * OW:sw]
+    return cols
+
+
+def _col2im(cols, x_shape, k, s, p, out_hw):
+    """cols (C, kh, kw, N, OH, OW) -> (N, C, H, W); see :func:`col2im`."""
+    xp = get_array_module(cols)
+    (N, C, H, W), (kh, kw), (sh, sw), (ph, pw), (OH, OW) = x_shape, k, s, p, out_hw
+    padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):                            # the same slices as _im2col, added
+        for j in range(kw):
+            padded[:, :, i:i + sh * OH:sh, j:j + sw * OW:sw] += cols[:, i, j]
+    return xp.ascontiguousarray(padded[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3))
+
+
+def im2col(x, kernel_size, stride=1, padding=0):
+    """Unfold every convolution window of ``x`` into a column.
+
+    Layout (exact): with ``xpad`` = x zero-padded by ``padding`` on both
+    sides of H and W,
+
+        cols[(c*kh + i)*kw + j, (n*OH + oh)*OW + ow] = xpad[n, c, sh*oh + i, sw*ow + j]
+
+    Rows run over (channel, kernel row, kernel column): the order of
+    ``weight.reshape(C_out, C*kh*kw)``, so ``weight2d @ cols`` is the
+    convolution, laid out (C_out, N, OH, OW). Columns run over (image,
+    output row, output column). Channels are the slowest row index, so the
+    rows of group g are one block and ``cols.reshape(G, C//G*kh*kw, -1)``
+    is a view. A pixel appears once per window that covers it.
+
+    Args:
+        x: (N, C, H, W) float array (NumPy or CuPy) or Tensor (its data is used).
+        kernel_size, stride, padding: int or (h, w) pair. Defaults stride 1,
+            padding 0.
+
+    Returns:
+        Array (C*kh*kw, N*OH*OW) of x's dtype and array module, where
+        ``OH = (H + 2*ph - kh) // sh + 1``, ``OW`` likewise.
+
+    Raises:
+        ValueError: x is not 4-D, kernel/stride < 1, padding < 0, or the
+            kernel is larger than the padded input.
+        TypeError: a non-integer kernel_size/stride/padding.
+
+    Source: the standard way to run convolutions as matrix products (Caffe's
+    im2col, Chellapilla et al. 2006); it is how AlexNet's conv layers (paper
+    section 3.5) are computed here.
+    """
+    x = _data(x)
+    k, s, p, out_hw = _check_geometry(x.shape, kernel_size, stride, padding, "im2col")
+    cols = _im2col(x, k, s, p, out_hw)
+    return cols.reshape(x.shape[1] * k[0] * k[1], -1)
+
+
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
+    """The adjoint (transpose) of :func:`im2col`: scatter-add columns back
+    onto the pixels they were copied from.
+
+    For cols laid out as in :func:`im2col` (shape (C*kh*kw, N*OH*OW)),
+    returns ``dx`` (N, C, H, W) with
+
+        dx[n, c, y, x] = sum of cols[(c*kh + i)*kw + j, (n*OH + oh)*OW + ow]
+                         over all (i, j, oh, ow) with sh*oh + i - ph == y
+                         and sw*ow + j - pw == x
+
+    (entries that fell on the zero padding are dropped). So
+    ``col2im(im2col(x))`` is x times the number of windows reading each
+    pixel (not x), and ``<im2col(x), c> == <x, col2im(c)>`` for all x, c:
+    this is exactly the input gradient of a convolution. Pixels no window
+    reads (when ``H + 2p - k`` is not a multiple of the stride) get 0.
+
+    Args:
+        cols: (C*kh*kw, N*OH*OW) float array (NumPy or CuPy) or Tensor.
+        x_shape: (N, C, H, W), the shape of the image the columns came from.
+        kernel_size, stride, padding: as given to :func:`im2col`.
+
+    Returns:
+        Array (N, C, H, W) of cols' dtype and array module.
+
+    Raises:
+        ValueError: x_shape is not 4-D, bad kernel/stride/padding (as in
+            :func:`im2col`), or cols does not have the shape im2col gives.
+    """
+    cols = _data(cols)
+    x_shape = tuple(int(d) for d in x_shape)
+    k, s, p, (OH, OW) = _check_geometry(x_shape, kernel_size, stride, padding, "col2im")
+    N, C = x_shape[0], x_shape[1]
+    expected = (C * k[0] * k[1], N * OH * OW)
+    if tuple(cols.shape) != expected:
+        raise ValueError(f"col2im: cols has shape {tuple(cols.shape)}, but im2col of an input "
+                         f"{x_shape} with kernel {k}, stride {s}, padding {p} gives {expected}")
+    cols6 = cols.reshape(C, k[0], k[1], N, OH, OW)
+    return _col2im(cols6, x_shape, k, s, p, (OH, OW))
+
+
+# ---------------------------------------------------------------- the op
+class Conv2d(Function):
+    """y = conv(x, W) + b, grouped, by im2col and one matmul per group.
+
+    Shapes: x (N, C, H, W), W (C_out, C/G, kh, kw), b (C_out,),
+    y (N, C_out, OH, OW); K = C/G*kh*kw, P = N*OH*OW.
+
+    Forward. With X = im2col(x) viewed as (G, K, P) and W viewed as
+    (G, C_out/G, K), each group is a matrix product
+
+        Y_g = W_g @ X_g          (C_out/G, P)
+        y[n, o, oh, ow] = Y[o, (n, oh, ow)] + b[o]
+
+    Backward (the Linear layer's rules, per group, plus the im2col adjoint).
+    Y_g[o, q] = sum_r W_g[o, r] X_g[r, q], so
+
+        dL/dW_g = gY_g @ X_g^T                 (sum over the P positions)
+        dL/db   = gy summed over n, oh, ow
+        dL/dX_g = W_g^T @ gY_g                 (C/G*kh*kw, P)
+        dL/dx   = col2im(dL/dX)
+
+    The last line: X = A x for the 0/1 copying matrix A of im2col, so
+    dL/dx = A^T dL/dX, and A^T is col2im (each pixel sums the gradients of
+    all the copies made of it; pixels of the padding are dropped).
+    """
+
+    def __init__(self, stride, padding, groups):
+        self.stride, self.padding, self.groups = stride, padding, groups
+
+    def forward(self, x, W, b=None):
+        xp, G = self.device.xp, self.groups
+        (N, _, H, W_in), (C_out, _, kh, kw) = x.shape, W.shape
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        OH, OW = conv_output_size(H, kh, sh, ph), conv_output_size(W_in, kw, sw, pw)
+        cols = _im2col(x, (kh, kw), self.stride, self.padding, (OH, OW))  # (C,kh,kw,N,OH,OW)
+        P = N * OH * OW
+        w3 = xp.ascontiguousarray(W).reshape(G, C_out // G, -1)          # (G, C_out/G, K)
+        y = xp.matmul(w3, cols.reshape(G, w3.shape[2], P))              # (G, C_out/G, P)
+        y_nchw = y.reshape(C_out, N, OH * OW).transpose(1, 0, 2)
+        out = xp.empty((N, C_out, OH, OW), dtype=x.dtype)
+        if b is None:
+            out.reshape(N, C_out, OH * OW)[...] = y_nchw
+        else:                                                  # transpose and bias, one pass
+            xp.add(y_nchw, b.reshape(1, C_out, 1), out=out.reshape(N, C_out, OH * OW))
+        self.cols, self.w3, self.x_shape, self.w_shape = cols, w3, x.shape, W.shape
+        return out
+
+    def backward(self, gy):
+        xp, G = self.device.xp, self.groups
+        N, C_out, OH, OW = gy.shape
+        cols, w3 = self.cols, self.w3
+        K, P = w3.shape[2], N * OH * OW
+        # (N, C_out, OH, OW) -> (C_out, N, OH*OW): the layout of Y
+        gY = xp.ascontiguousarray(gy.reshape(N, C_out, OH * OW).transpose(1, 0, 2))
+        gY = gY.reshape(G, C_out // G, P)
+        needs = self.needs_input_grad
+        gx = gW = gb = None
+        if needs[1]:
+            gW = xp.matmul(gY, cols.reshape(G, K, P).transpose(0, 2, 1)).reshape(self.w_shape)
+        if len(needs) == 3 and needs[2]:
+            gb = gY.reshape(C_out, P).sum(axis=1)
+        if needs[0]:
+            gcols = xp.matmul(w3.transpose(0, 2, 1), gY).reshape(cols.shape)  # (G, K, P)
+            gx = _col2im(gcols, self.x_shape, self.w_shape[2:], self.stride, self.padding,
+                         (OH, OW))
+        return (gx, gW, gb) if len(needs) == 3 else (gx, gW)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
+    """2-D convolution (cross-correlation, as in every DL framework), grouped.
+
+    ``y[n, o, oh, ow] = b[o] + sum_{c, i, j} w[o, c, i, j] * xpad[n, g*C/G + c, sh*oh + i, sw*ow + j]``
+    where g = o // (C_out/G) is output channel o's group and xpad is x
+    zero-padded by ``padding``.
+
+    Args:
+        x: Tensor (N, C_in, H, W), float32 (float64 for gradient checks).
+        weight: Tensor (C_out, C_in // groups, kh, kw), x's dtype and device.
+        bias: Tensor (C_out,) or None (default).
+        stride: int or (sh, sw), default 1.
+        padding: int or (ph, pw) zeros on each side, default 0.
+        groups: int, default 1. Input and output channels are split into
+            ``groups`` equal blocks; output block g sees input block g only.
+
+    Returns:
+        Tensor (N, C_out, OH, OW) with ``OH = (H + 2*ph - kh) // sh + 1``.
+
+    Raises:
+        ValueError: x not 4-D; weight not 4-D; groups < 1; C_in or C_out not
+            divisible by groups; weight.shape[1] != C_in // groups; bias not
+            (C_out,); stride < 1, padding < 0, or a kernel larger than the
+            padded input.
+        TypeError: x, weight or bias not floating point (e.g. uint8 images:
+            convert with ``.astype("float32")``), or their dtypes differ;
+            stride/padding not ints.
+
+    Source: paper section 3.5 and figure 2. ``groups=2`` is the two-tower
+    layout: conv2, conv4 and conv5 connect only to "kernel maps in the
+    previous layer which reside on the same GPU", which is a grouped
+    convolution; conv1 and conv3 (and a one-tower net) use ``groups=1``.
+    """
+    _check_conv_args(x, weight, bias, groups)
+    _, s, p, _ = _check_geometry(x.shape, weight.shape[2:], stride, padding, "conv2d")
+    if bias is None:
+        return Conv2d(s, p, groups)(x, weight)
+    return Conv2d(s, p, groups)(x, weight, bias)
+
+
+def _check_conv_args(x, weight, bias, groups):
+    """The checks of :func:`conv2d` that do not involve window geometry."""
+    for name, t in (("x", x), ("weight", weight), ("bias", bias)):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"conv2d: {name} must be a minialex Tensor, got {type(t).__name__}")
+        if t is not None and t.dtype.kind != "f":
+            raise TypeError(f"conv2d: {name} has dtype {t.dtype}; convolution needs floating "
+                            f"point (use {name}.astype('float32'))")
+    if x.ndim != 4:
+        raise ValueError(f"conv2d expects x of shape (N, C_in, H, W), got {x.shape}; "
+                         "add the batch axis with x.reshape(1, *x.shape) for a single image")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d expects weight of shape (C_out, C_in // groups, kh, kw), "
+                         f"got {weight.shape}")
+    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise TypeError(f"conv2d: x is {x.dtype} but weight is {weight.dtype}"
+                        + (f" and bias is {bias.dtype}" if bias is not None else "")
+                        + "; cast them to one dtype")
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+    C_in, C_out = x.shape[1], weight.shape[0]
+    if C_in % groups:
+        raise ValueError(f"conv2d: input channels C_in={C_in} are not divisible by "
+                         f"groups={groups}")
+    if C_out % groups:
+        raise ValueError(f"conv2d: output channels C_out={C_out} (weight.shape[0]) are not "
+                         f"divisible by groups={groups}")
+    if weight.shape[1] != C_in // groups:
+        raise ValueError(f"conv2d: weight {weight.shape} expects {weight.shape[1] * groups} "
+                         f"input channels with groups={groups}, but x {x.shape} has "
+                         f"C_in={C_in}; weight.shape[1] must be C_in // groups = "
+                         f"{C_in // groups}")
+    if bias is not None and bias.shape != (C_out,):
+        raise ValueError(f"conv2d: bias has shape {bias.shape}, expected ({C_out},)")
