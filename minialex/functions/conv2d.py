@@ -303,11 +303,11 @@ def _check_conv_args(x, weight, bias, groups):
             raise TypeError(f"conv2d: {name} has dtype {t.dtype}; convolution needs floating "
                             f"point (use {name}.astype('float32'))")
     if x.ndim != 4:
-        raise ValueError(f"conv2d expects x of shape (N, C_in, H, W), got {x.shape}; "
+        raise ValueError(f"conv2d expects a 4-D x (N, C_in, H, W), got shape {x.shape}; "
                          "add the batch axis with x.reshape(1, *x.shape) for a single image")
     if weight.ndim != 4:
-        raise ValueError(f"conv2d expects weight of shape (C_out, C_in // groups, kh, kw), "
-                         f"got {weight.shape}")
+        raise ValueError(f"conv2d expects a 4-D weight (C_out, C_in // groups, kh, kw), "
+                         f"got shape {weight.shape}")
     if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
         raise TypeError(f"conv2d: x is {x.dtype} but weight is {weight.dtype}"
                         + (f" and bias is {bias.dtype}" if bias is not None else "")

@@ -1,0 +1,123 @@
+"""Convolution speed: minialex.functional.conv2d vs torch.nn.functional.conv2d.
+
+Times forward + backward (weight, bias and, except for conv1 whose input is
+the image, input gradients) of every AlexNet conv layer: the CIFAR-10 net
+at batch 128 for the three width presets, and the ImageNet net at batch 32.
+Each timing is the median of ``repeats`` runs after ``warmup`` runs; the two
+libraries alternate run by run, so load from other processes hits both alike.
+torch runs with ``set_num_threads(threads)`` (default 2, the target machine).
+
+    python benchmarks/layers_conv.py                 # everything
+    python benchmarks/layers_conv.py small imagenet  # some shape sets
+
+``benchmarks/layers.py`` imports :func:`bench_conv` and :data:`CONV_SHAPES`.
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import minialex  # noqa: E402  (the repository's copy, installed or not)
+from minialex.functions.conv2d import conv2d  # noqa: E402
+
+# name -> list of (layer, N, C_in, H(=W), C_out, kernel, stride, padding, groups)
+CIFAR_WIDTHS = {"small": (32, 64, 96, 64), "half": (48, 128, 192, 128),
+                "paper": (96, 256, 384, 256)}
+
+
+def _cifar(widths, n=128):
+    c1, c2, c3, c5 = widths
+    return [("conv1", n, 3, 28, c1, 5, 1, 2, 1), ("conv2", n, c1, 13, c2, 5, 1, 2, 2),
+            ("conv3", n, c2, 6, c3, 3, 1, 1, 1), ("conv4", n, c3, 6, c3, 3, 1, 1, 2),
+            ("conv5", n, c3, 6, c5, 3, 1, 1, 2)]
+
+
+CONV_SHAPES = {name: _cifar(w) for name, w in CIFAR_WIDTHS.items()}
+CONV_SHAPES["imagenet"] = [
+    ("conv1", 32, 3, 227, 96, 11, 4, 0, 1), ("conv2", 32, 96, 27, 256, 5, 1, 2, 2),
+    ("conv3", 32, 256, 13, 384, 3, 1, 1, 1), ("conv4", 32, 384, 13, 384, 3, 1, 1, 2),
+    ("conv5", 32, 384, 13, 256, 3, 1, 1, 2)]
+
+
+def _median_ms(fns, warmup, repeats):
+    """Run the callables ``fns`` alternately; median milliseconds of each."""
+    for _ in range(warmup):
+        for f in fns:
+            f()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for f, t in zip(fns, times):
+            start = time.perf_counter()
+            f()
+            t.append(time.perf_counter() - start)
+    return [1e3 * float(np.median(t)) for t in times]
+
+
+def _minialex_step(x, w, b, gy, stride, padding, groups, input_grad):
+    X = minialex.Tensor(x, requires_grad=input_grad)
+    W = minialex.Tensor(w, requires_grad=True)
+    B = minialex.Tensor(b, requires_grad=True)
+
+    def step():
+        W.grad = B.grad = X.grad = None
+        conv2d(X, W, B, stride, padding, groups).backward(gy)
+    return step
+
+
+def _torch_step(torch, x, w, b, gy, stride, padding, groups, input_grad):
+    X = torch.from_numpy(x).requires_grad_(input_grad)
+    W = torch.from_numpy(w).requires_grad_(True)
+    B = torch.from_numpy(b).requires_grad_(True)
+    GY = torch.from_numpy(gy)
+
+    def step():
+        W.grad = B.grad = X.grad = None
+        torch.nn.functional.conv2d(X, W, B, stride, padding, 1, groups).backward(GY)
+    return step
+
+
+def bench_conv(shape_sets=None, warmup=2, repeats=7, threads=2, torch=True, out=print):
+    """Time conv forward+backward per layer; returns a list of dicts
+    ``{"set", "layer", "shape", "ms", "torch_ms", "ratio"}`` and prints a table
+    through ``out`` (pass ``out=None`` to stay quiet). ``torch=False`` or a
+    missing torch leaves torch_ms and ratio None."""
+    tch = None
+    if torch:
+        try:
+            import torch as tch
+            tch.set_num_threads(threads)
+        except ImportError:
+            tch = None
+    rng = np.random.default_rng(0)
+    rows = []
+    if out:
+        out(f"{'set':9s} {'layer':6s} {'shape (N,Cin,H->Cout,k/s,p,g)':34s} "
+            f"{'minialex ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
+    for set_name in shape_sets or list(CONV_SHAPES):
+        for layer, n, c, h, co, k, s, p, g in CONV_SHAPES[set_name]:
+            oh = (h + 2 * p - k) // s + 1
+            x = rng.standard_normal((n, c, h, h), dtype=np.float32)
+            w = rng.standard_normal((co, c // g, k, k), dtype=np.float32) * 0.05
+            b = rng.standard_normal(co, dtype=np.float32)
+            gy = rng.standard_normal((n, co, oh, oh), dtype=np.float32)
+            input_grad = layer != "conv1"
+            fns = [_minialex_step(x, w, b, gy, s, p, g, input_grad)]
+            if tch is not None:
+                fns.append(_torch_step(tch, x, w, b, gy, s, p, g, input_grad))
+            ms = _median_ms(fns, warmup, repeats)
+            row = {"set": set_name, "layer": layer, "shape": (n, c, h, co, k, s, p, g),
+                   "ms": ms[0], "torch_ms": ms[1] if len(ms) > 1 else None}
+            row["ratio"] = row["torch_ms"] and row["ms"] / row["torch_ms"]
+            rows.append(row)
+            if out:
+                desc = f"{n},{c},{h}->{co},{k}/{s},p{p},g{g}"
+                t = f"{row['torch_ms']:9.1f} {row['ratio']:6.2f}" if row["torch_ms"] else ""
+                out(f"{set_name:9s} {layer:6s} {desc:34s} {row['ms']:11.1f} {t}")
+    return rows
+
+
+if __name__ == "__main__":
+    bench_conv(sys.argv[1:] or None)

@@ -1,0 +1,296 @@
+"""conv2d, im2col, col2im and nn.Conv2d: hand-computed values, adjointness,
+numerical gradients, errors, and parity with PyTorch at AlexNet's shapes."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minialex
+from minialex import Tensor
+from minialex.functions.conv2d import col2im, conv2d, conv_output_size, im2col
+from minialex.nn.conv import Conv2d
+
+
+def T(a, grad=False):
+    return Tensor(np.asarray(a), requires_grad=grad)
+
+
+# ---------------------------------------------------------------- hand-computed values
+X44 = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)     # 0..15, row-major
+
+
+def test_forward_2x2_kernel_by_hand():
+    # x = [[ 0  1  2  3]      w = [[1 2]
+    #      [ 4  5  6  7]           [3 4]]
+    #      [ 8  9 10 11]
+    #      [12 13 14 15]]
+    # y[0,0] = 0*1 + 1*2 + 4*3 + 5*4 = 34; moving right adds 1*(1+2+3+4) = 10,
+    # moving down adds 4*10 = 40.
+    w = np.array([[[[1, 2], [3, 4]]]], dtype=np.float32)
+    y = conv2d(T(X44), T(w)).data
+    expected = np.array([[34, 44, 54], [74, 84, 94], [114, 124, 134]], dtype=np.float32)
+    np.testing.assert_array_equal(y[0, 0], expected)
+    assert y.dtype == np.float32 and y.shape == (1, 1, 3, 3)
+    # stride 2 keeps windows at (0,0), (0,2), (2,0), (2,2); bias adds 0.5
+    y2 = conv2d(T(X44), T(w), T(np.array([0.5], np.float32)), stride=2).data
+    np.testing.assert_array_equal(y2[0, 0], expected[::2, ::2] + 0.5)
+
+
+def test_forward_padding_by_hand():
+    # 1x1x2x2 input, 3x3 kernel of ones, padding 1: each output is the sum of
+    # the pixels in its 3x3 neighbourhood, which here is all four: 1+2+3+4.
+    x = np.array([[[[1, 2], [3, 4]]]], dtype=np.float32)
+    y = conv2d(T(x), T(np.ones((1, 1, 3, 3), np.float32)), padding=1).data
+    np.testing.assert_array_equal(y, np.full((1, 1, 2, 2), 10, np.float32))
+    # padding (0, 1) on a 1x3 kernel: row sums of [0, x, 0] windows
+    y = conv2d(T(x), T(np.ones((1, 1, 1, 3), np.float32)), padding=(0, 1)).data
+    np.testing.assert_array_equal(y[0, 0], [[3, 3], [7, 7]])
+
+
+def test_groups_by_hand():
+    # two channels, two groups, 1x1 kernels: output channel g only sees channel g
+    x = np.stack([np.ones((2, 2)), 10 * np.ones((2, 2))])[None].astype(np.float32)
+    w = np.array([2, 3], np.float32).reshape(2, 1, 1, 1)
+    y = conv2d(T(x), T(w), groups=2).data
+    np.testing.assert_array_equal(y[0, 0], np.full((2, 2), 2))
+    np.testing.assert_array_equal(y[0, 1], np.full((2, 2), 30))
+
+
+def test_im2col_by_hand():
+    # x (1, 1, 3, 3) = 0..8, kernel 2x2, stride 1: four windows, columns in
+    # (row, column) order; rows are the kernel offsets (0,0), (0,1), (1,0), (1,1)
+    x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
+    cols = im2col(x, 2)
+    expected = np.array([[0, 1, 3, 4],
+                         [1, 2, 4, 5],
+                         [3, 4, 6, 7],
+                         [4, 5, 7, 8]], dtype=np.float32)
+    np.testing.assert_array_equal(cols, expected)
+    # two images, two channels, padding 1, stride 2, kernel 1: the padded
+    # 5x5 grid read at rows/cols 0, 2, 4 -> corners are padding zeros
+    x2 = np.arange(2 * 2 * 3 * 3, dtype=np.float32).reshape(2, 2, 3, 3)
+    cols2 = im2col(x2, 1, stride=2, padding=1)
+    assert cols2.shape == (2, 2 * 3 * 3)
+    # channel 0 of image 0: padded positions (0,0)=0 (0,2)=x[0,1]... -> x[::, ::] at (-1, 1)
+    np.testing.assert_array_equal(cols2[0, :9].reshape(3, 3), [[0, 0, 0], [0, 4, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(cols2[1, 9:].reshape(3, 3), [[0, 0, 0], [0, 31, 0], [0, 0, 0]])
+
+
+def test_im2col_layout_formula():
+    rng = np.random.default_rng(1)
+    N, C, H, W, (kh, kw), (sh, sw), (ph, pw) = 2, 3, 5, 7, (2, 3), (2, 1), (1, 0)
+    x = rng.standard_normal((N, C, H, W))
+    cols = im2col(Tensor(x), (kh, kw), (sh, sw), (ph, pw))
+    OH, OW = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    for c, i, j, n, oh, ow in [(0, 0, 0, 0, 0, 0), (2, 1, 2, 1, 2, 4), (1, 0, 1, 1, 1, 3)]:
+        assert cols[(c * kh + i) * kw + j, (n * OH + oh) * OW + ow] == xpad[n, c, sh * oh + i, sw * ow + j]
+    assert cols.shape == (C * kh * kw, N * OH * OW) and cols.dtype == np.float64
+
+
+def test_col2im_counts_windows():
+    # col2im(im2col(x)) = x * (number of windows that read each pixel)
+    x = np.ones((1, 1, 4, 4), np.float32)
+    back = col2im(im2col(x, 2), x.shape, 2)
+    np.testing.assert_array_equal(back[0, 0], [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]])
+    # 3x3 kernel, stride 2 on 6x6: (6 - 3) is not a multiple of 2, the last
+    # row and column are read by no window and get 0
+    x = np.ones((1, 1, 6, 6))
+    back = col2im(im2col(x, 3, 2), x.shape, 3, 2)
+    np.testing.assert_array_equal(back[0, 0, 5], 0)
+    np.testing.assert_array_equal(back[0, 0, :, 5], 0)
+    np.testing.assert_array_equal(back[0, 0, 0, :5], [1, 1, 2, 1, 1])
+    np.testing.assert_array_equal(back[0, 0, 2, :5], [2, 2, 4, 2, 2])
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 7), w=st.integers(1, 7),
+       kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), seed=st.integers(0, 2**16))
+def test_col2im_is_adjoint_of_im2col(n, c, h, w, kh, kw, sh, sw, ph, pw, seed):
+    if kh > h + 2 * ph or kw > w + 2 * pw:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    cols = im2col(x, (kh, kw), (sh, sw), (ph, pw))
+    cvec = rng.standard_normal(cols.shape)
+    back = col2im(cvec, x.shape, (kh, kw), (sh, sw), (ph, pw))
+    assert back.shape == x.shape
+    np.testing.assert_allclose(np.sum(cols * cvec), np.sum(x * back), rtol=1e-10, atol=1e-10)
+
+
+# ---------------------------------------------------------------- gradients (float64)
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 2), cg=st.integers(1, 2), g=st.integers(1, 3), og=st.integers(1, 2),
+       h=st.integers(1, 7), w=st.integers(1, 7), kh=st.integers(1, 3), kw=st.integers(1, 3),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
+       bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_gradcheck(n, cg, g, og, h, w, kh, kw, sh, sw, ph, pw, bias, seed):
+    if kh > h + 2 * ph or kw > w + 2 * pw:
+        return
+    rng = np.random.default_rng(seed)
+    x = Tensor(rng.standard_normal((n, cg * g, h, w)), requires_grad=True)
+    wt = Tensor(rng.standard_normal((og * g, cg, kh, kw)), requires_grad=True)
+    inputs = [x, wt]
+    if bias:
+        inputs.append(Tensor(rng.standard_normal(og * g), requires_grad=True))
+
+    def f(*ts):
+        return conv2d(*ts, stride=(sh, sw), padding=(ph, pw), groups=g)
+
+    assert minialex.gradcheck(f, inputs, atol=1e-6, rtol=1e-5)
+
+
+def test_gradient_of_unread_pixels_is_zero():
+    # H - k = 6 - 3 and W - k = 8 - 3 are odd, stride 2: row 5 and column 7
+    # are read by no window
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((1, 2, 6, 8)), requires_grad=True)
+    w = Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    y = conv2d(x, w, stride=2)
+    assert y.shape == (1, 3, 2, 3)
+    y.backward(np.ones(y.shape))
+    assert np.all(x.grad[:, :, 5, :] == 0) and np.all(x.grad[:, :, :, 7] == 0)
+    assert np.all(x.grad[:, :, :5, :7] != 0)
+
+
+def test_input_grad_skipped_when_not_needed():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3, 5, 5)).astype(np.float32))      # the image
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    b = Tensor(np.zeros(4, np.float32), requires_grad=True)
+    conv2d(x, w, b).backward(np.ones((2, 4, 3, 3), np.float32))
+    assert x.grad is None and w.grad.dtype == np.float32 and b.grad.dtype == np.float32
+    np.testing.assert_allclose(b.grad, np.full(4, 18.0))                   # 2 * 3 * 3 ones
+    # weight gradient of an all-ones gy = sum of every window's pixels
+    np.testing.assert_allclose(w.grad[0, 0, 0, 0], x.data[:, 0, :3, :3].sum(), rtol=1e-5)
+
+
+def test_float32_stays_float32():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 4, 6, 6)).astype(np.float32), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 2, 3, 3)).astype(np.float32), requires_grad=True)
+    b = Tensor(np.zeros(4, np.float32), requires_grad=True)
+    y = conv2d(x, w, b, padding=1, groups=2)
+    y.backward(np.ones(y.shape, np.float32))
+    assert y.dtype == x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
+
+
+# ---------------------------------------------------------------- errors
+def _ok():
+    return T(np.zeros((1, 4, 5, 5), np.float32)), T(np.zeros((6, 2, 3, 3), np.float32))
+
+
+@pytest.mark.parametrize("call, exc, words", [
+    (lambda x, w: conv2d(T(np.zeros((4, 5, 5), np.float32)), w), ValueError, ["4-D", "(4, 5, 5)"]),
+    (lambda x, w: conv2d(x, T(np.zeros((6, 2, 3), np.float32))), ValueError, ["(6, 2, 3)"]),
+    (lambda x, w: conv2d(T(np.zeros((1, 5, 5, 5), np.float32)), T(np.zeros((6, 2, 3, 3), np.float32)), groups=2),
+     ValueError, ["C_in=5", "groups=2"]),
+    (lambda x, w: conv2d(x, T(np.zeros((5, 2, 3, 3), np.float32)), groups=2), ValueError, ["C_out=5"]),
+    (lambda x, w: conv2d(x, T(np.zeros((6, 3, 3, 3), np.float32)), groups=2), ValueError, ["C_in=4"]),
+    (lambda x, w: conv2d(x, w, groups=0), ValueError, ["groups", "0"]),
+    (lambda x, w: conv2d(x, T(np.zeros((6, 2, 7, 7), np.float32)), groups=2), ValueError,
+     ["(7, 7)", "(5, 5)"]),
+    (lambda x, w: conv2d(x, T(np.zeros((6, 2, 8, 8), np.float32)), padding=1, groups=2),
+     ValueError, ["(8, 8)", "(7, 7)"]),
+    (lambda x, w: conv2d(T(np.zeros((1, 4, 5, 5), np.uint8)), w, groups=2), TypeError, ["uint8"]),
+    (lambda x, w: conv2d(x, T(np.zeros((6, 2, 3, 3), np.float64)), groups=2), TypeError, ["float64"]),
+    (lambda x, w: conv2d(x, w, T(np.zeros(5, np.float32)), groups=2), ValueError, ["(5,)", "(6,)"]),
+    (lambda x, w: conv2d(x, w, stride=0, groups=2), ValueError, ["stride", "(0, 0)"]),
+    (lambda x, w: conv2d(x, w, padding=-1, groups=2), ValueError, ["padding", "(-1, -1)"]),
+    (lambda x, w: conv2d(x, w, stride=1.5, groups=2), TypeError, ["1.5"]),
+    (lambda x, w: conv2d(x.data, w, groups=2), TypeError, ["ndarray"]),
+    (lambda x, w: im2col(np.zeros((5, 5)), 3), ValueError, ["4-D", "(5, 5)"]),
+    (lambda x, w: im2col(np.zeros((1, 1, 2, 2)), 3), ValueError, ["(3, 3)", "(2, 2)"]),
+    (lambda x, w: col2im(np.zeros((9, 5)), (1, 1, 3, 3), 2), ValueError, ["(9, 5)", "(4, 4)"]),
+])
+def test_errors_name_the_bad_value(call, exc, words):
+    x, w = _ok()
+    with pytest.raises(exc) as info:
+        call(x, w)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
+def test_good_arguments_pass():
+    x, w = _ok()
+    assert conv2d(x, w, groups=2).shape == (1, 6, 3, 3)
+
+
+# ---------------------------------------------------------------- nn.Conv2d
+def test_module_shapes_init_repr():
+    minialex.manual_seed(0)
+    m = Conv2d(4, 6, (3, 5), stride=2, padding=(1, 2), groups=2)
+    assert m.weight.shape == (6, 2, 3, 5) and m.bias.shape == (6,)
+    assert m.weight.dtype == np.float32 and m.weight.requires_grad
+    bound = 1 / np.sqrt(2 * 3 * 5)
+    assert np.abs(m.weight.data).max() <= bound and np.abs(m.weight.data).max() > 0.8 * bound
+    assert np.abs(m.bias.data).max() <= bound
+    assert [n for n, _ in m.named_parameters()] == ["weight", "bias"]
+    assert repr(m) == "Conv2d(4, 6, kernel_size=(3, 5), stride=(2, 2), padding=(1, 2), groups=2)"
+    y = m(T(np.ones((2, 4, 7, 9), np.float32)))
+    assert y.shape == (2, 6, 4, 5)
+    np.testing.assert_allclose(
+        y.data, conv2d(T(np.ones((2, 4, 7, 9), np.float32)), m.weight, m.bias, 2, (1, 2), 2).data)
+    m2 = Conv2d(3, 8, 5, bias=False)
+    assert m2.bias is None and repr(m2) == "Conv2d(3, 8, kernel_size=(5, 5), stride=(1, 1), bias=False)"
+    # the same seed gives the same weights
+    minialex.manual_seed(0)
+    np.testing.assert_array_equal(Conv2d(4, 6, (3, 5), 2, (1, 2), 2).weight.data, m.weight.data)
+
+
+@pytest.mark.parametrize("args, words", [
+    ((5, 6, 3, 1, 0, 2), ["in_channels=5", "groups=2"]),
+    ((4, 5, 3, 1, 0, 2), ["out_channels=5", "groups=2"]),
+    ((4, 6, 0), ["kernel_size=(0, 0)"]),
+    ((4, 6, 3, 1, -1), ["padding=(-1, -1)"]),
+    ((4, 6, 3, 1, 0, 0), ["groups", "0"]),
+])
+def test_module_errors(args, words):
+    with pytest.raises(ValueError) as info:
+        Conv2d(*args)
+    for word in words:
+        assert word in str(info.value)
+
+
+# ---------------------------------------------------------------- parity with PyTorch
+CIFAR = {"small": (32, 64, 96, 64), "half": (48, 128, 192, 128), "paper": (96, 256, 384, 256)}
+
+
+def _cifar_layers(preset):
+    c1, c2, c3, c5 = CIFAR[preset]
+    return [(3, 28, c1, 5, 1, 2, 1), (c1, 13, c2, 5, 1, 2, 2), (c2, 6, c3, 3, 1, 1, 1),
+            (c3, 6, c3, 3, 1, 1, 2), (c3, 6, c5, 3, 1, 1, 2)]
+
+
+PARITY = [(preset, 8) + layer for preset in CIFAR for layer in _cifar_layers(preset)]
+PARITY.append(("imagenet", 2, 3, 227, 96, 11, 4, 0, 1))
+PARITY.append(("odd", 3, 6, 11, 4, (3, 2), (2, 3), (1, 0), 2))
+
+
+def _close(a, b, scale):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("name, n, c, h, co, k, s, p, g", PARITY)
+def test_matches_torch(name, n, c, h, co, k, s, p, g):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(abs(hash((name, c, h, co))) % 2**32)
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x = rng.standard_normal((n, c, h, h + 1 if name == "odd" else h), dtype=np.float32)
+    w = rng.standard_normal((co, c // g, kh, kw), dtype=np.float32) / float(np.sqrt(c // g * kh * kw))
+    b = rng.standard_normal(co, dtype=np.float32)
+    X, W, B = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = conv2d(X, W, B, s, p, g)
+    gy = rng.standard_normal(y.shape, dtype=np.float32)
+    y.backward(gy)
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, s, p, 1, g)
+    ty.backward(torch.from_numpy(gy))
+    assert y.shape == tuple(ty.shape) and y.dtype == np.float32
+    ref = ty.detach().numpy()
+    _close(y.data, ref, np.abs(ref).max())
+    for mine, theirs in ((X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)):
+        theirs = theirs.numpy()
+        assert mine.dtype == np.float32
+        _close(mine, theirs, np.abs(theirs).max())
