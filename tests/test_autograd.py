@@ -1,0 +1,339 @@
+"""The autograd engine: Tensor basics, the backward sweep (topological
+order, accumulation, freeing), no_grad, and its errors."""
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import minialex
+from minialex import Function, Tensor
+from minialex import functional as F
+
+
+# ------------------------------------------------------------------ Tensor basics
+def test_tensor_attributes():
+    x = Tensor(np.arange(6.0).reshape(2, 3))
+    assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and len(x) == 2
+    assert x.dtype == np.float64            # ndarrays keep their dtype
+    assert str(x.device) == "cpu:0" and x.device == "cpu"
+    assert x.grad is None and x.requires_grad is False and x.is_leaf
+    assert isinstance(x.numpy(), np.ndarray)
+    np.testing.assert_array_equal(x.numpy(), np.arange(6.0).reshape(2, 3))
+    assert "device='cpu:0'" in repr(x)
+
+
+def test_python_data_becomes_float32():
+    assert Tensor(1.5).dtype == np.float32
+    assert Tensor([1.0, 2.0]).dtype == np.float32
+    assert Tensor([1, 2]).dtype == np.int64     # integers stay integers (labels)
+    assert Tensor(np.float32(2.0)).dtype == np.float32
+
+
+def test_item():
+    assert Tensor(np.array([[2.5]])).item() == 2.5
+    assert isinstance(Tensor(np.float32(1.0)).item(), float)
+    with pytest.raises(ValueError, match=r"one element, got shape \(2,\)"):
+        Tensor([1.0, 2.0]).item()
+
+
+def test_integer_tensor_cannot_require_grad():
+    with pytest.raises(TypeError, match="only floating-point tensors can require grad.*int64"):
+        Tensor(np.array([1, 2]), requires_grad=True)
+
+
+def test_tensor_of_tensor_keeps_device():
+    x = Tensor([1.0], device="cpu:1")
+    assert Tensor(x).device == "cpu:1"
+    assert Tensor(x, device="cpu:0").device == "cpu:0"
+
+
+def test_detach_cuts_the_graph():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True, device="cpu:1")
+    y = x * 3.0
+    d = y.detach()
+    assert d.creator is None and not d.requires_grad and d.device == "cpu:1"
+    assert np.shares_memory(d.data, y.data)
+    z = (d * x).sum()
+    z.backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 6.0])   # no path through d
+
+
+def test_operators_and_indexing():
+    a = Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    np.testing.assert_array_equal((a + 1).data, [[2, 3], [4, 5]])
+    np.testing.assert_array_equal((np.ones(2) + a).data, [[2, 3], [4, 5]])
+    np.testing.assert_array_equal((np.ones(2) * a).data, a.data)
+    assert isinstance(np.ones(2) - a, Tensor)          # ndarray defers to Tensor
+    np.testing.assert_array_equal((np.eye(2) @ a).data, a.data)
+    np.testing.assert_array_equal(a[0, 1:].data, [2.0])
+    np.testing.assert_array_equal((-a)[1].data, [-3, -4])
+    np.testing.assert_array_equal(a.relu().data, a.data)
+
+
+# ------------------------------------------------------------------ backward
+def test_tensor_used_twice_accumulates():
+    # y = x*x + x: dy/dx = 2x + 1 (two paths into x, summed)
+    x = Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+    y = x * x + x
+    y.backward(np.ones(3))
+    np.testing.assert_array_equal(x.grad, [3.0, -3.0, 7.0])
+
+
+def test_diamond_graph():
+    # a -> b = 2a, c = a^2 -> d = b * c = 2a^3; dd/da = 6a^2
+    a = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = a * 2.0
+    c = a * a
+    d = (b * c).sum()
+    d.backward()
+    np.testing.assert_array_equal(a.grad, [6.0, 24.0])
+
+
+def test_reverse_topological_order_on_a_long_chain():
+    # an intermediate used early and late: h feeds both the next step and the end
+    x = Tensor(np.array([2.0]), requires_grad=True)
+    h = x * 1.0
+    y = h
+    for _ in range(10):
+        y = y * 1.0 + 0.0
+    z = (y * h).sum()          # z = x^2, dz/dx = 2x
+    z.backward()
+    np.testing.assert_array_equal(x.grad, [4.0])
+
+
+def test_accumulates_across_two_backward_calls():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * x).sum().backward()
+    (x * 3.0).sum().backward()          # a second graph: grads add up
+    np.testing.assert_array_equal(x.grad, [2 + 3, 4 + 3])
+    y = (x * x).sum()
+    x.grad = None
+    y.backward(retain_graph=True)
+    y.backward()                        # the same graph twice, kept alive
+    np.testing.assert_array_equal(x.grad, [4.0, 8.0])
+
+
+def test_backward_twice_without_retain_graph_says_so():
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="freed by an earlier backward.*retain_graph=True"):
+        y.backward()
+
+
+def test_non_scalar_backward_needs_grad():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(RuntimeError, match=r"one-element tensor, got shape \(2,\).*grad="):
+        y.backward()
+    with pytest.raises(ValueError, match=r"grad has shape \(3,\), expected \(2,\)"):
+        y.backward(np.ones(3))
+    y.backward(Tensor(np.array([1.0, 10.0])))
+    np.testing.assert_array_equal(x.grad, [2.0, 20.0])
+
+
+def test_one_element_non_scalar_backward():
+    x = Tensor(np.array([[3.0]]), requires_grad=True)
+    (x * x).backward()             # shape (1, 1): one element, seed 1
+    np.testing.assert_array_equal(x.grad, [[6.0]])
+
+
+def test_backward_on_a_leaf():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    g = np.array([5.0, 6.0])
+    x.backward(g)
+    np.testing.assert_array_equal(x.grad, g)
+    assert not np.shares_memory(x.grad, g)   # .grad never aliases the caller's array
+
+
+def test_backward_without_graph_raises():
+    x = Tensor(np.array([1.0]))
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (x * 2.0).backward()
+
+
+def test_leaf_grads_never_alias():
+    # add passes gy straight through to both inputs; each .grad must be its own array
+    a = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    (a + b).backward(np.array([1.0, 1.0]))
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad += 1.0
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+
+
+def test_requires_grad_false_input_gets_no_grad():
+    w = Tensor(np.array([2.0]), requires_grad=True)
+    c = Tensor(np.array([5.0]))
+    (w * c).sum().backward()
+    assert c.grad is None
+    np.testing.assert_array_equal(w.grad, [5.0])
+
+
+# ------------------------------------------------------------------ no_grad
+def test_no_grad_records_no_graph():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with minialex.no_grad():
+        assert not minialex.is_grad_enabled()
+        y = (x * 2.0).sum()
+        with minialex.enable_grad():
+            z = x * 2.0
+    assert minialex.is_grad_enabled()
+    assert y.creator is None and y.requires_grad is False
+    assert z.creator is not None and z.requires_grad
+    with pytest.raises(RuntimeError, match="no_grad"):
+        y.backward()
+
+
+def test_no_grad_is_restored_after_an_exception():
+    with pytest.raises(ZeroDivisionError):
+        with minialex.no_grad():
+            1 / 0
+    assert minialex.is_grad_enabled()
+
+
+def test_needs_input_grad_is_set_before_forward():
+    seen = []
+
+    class Probe(Function):
+        def forward(self, a, b):
+            seen.append(self.needs_input_grad)
+            return a + b
+
+        def backward(self, gy):
+            return gy, gy
+
+    a = Tensor(np.ones(2), requires_grad=True)
+    b = Tensor(np.ones(2))
+    Probe()(a, b)
+    with minialex.no_grad():
+        Probe()(a, b)
+    assert seen == [(True, False), (False, False)]
+
+
+# ------------------------------------------------------------------ custom Functions
+class Square(Function):
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, gy):
+        return 2 * self.x * gy
+
+
+class SplitTwo(Function):
+    """Two outputs: (x, 3x)."""
+    def forward(self, x):
+        return x.copy(), 3 * x
+
+    def backward(self, g1, g2):
+        return g1 + 3 * g2
+
+
+def test_custom_function():
+    x = Tensor(np.array([3.0]), requires_grad=True)
+    Square()(x).backward()
+    np.testing.assert_array_equal(x.grad, [6.0])
+
+
+def test_multi_output_function_gets_zeros_for_unused_outputs():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y1, y2 = SplitTwo()(x)
+    y2.sum().backward()          # y1 unused: its gradient arrives as zeros
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+    x.grad = None
+    y1, y2 = SplitTwo()(x)
+    (y1 * 2.0 + y2).sum().backward()
+    np.testing.assert_array_equal(x.grad, [5.0, 5.0])
+
+
+def test_backward_returning_wrong_shape_or_count_is_reported():
+    class BadShape(Function):
+        def forward(self, x):
+            return x.sum()
+
+        def backward(self, gy):
+            return gy          # shape () instead of x's shape
+
+    class BadCount(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, gy):
+            return gy
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"BadShape.backward returned a gradient of shape \(\)"):
+        BadShape()(x).backward()
+    with pytest.raises(RuntimeError, match="BadCount.backward returned 1 gradients for 2 inputs"):
+        BadCount()(x, x).sum().backward()
+
+
+# ------------------------------------------------------------------ memory
+def test_intermediate_tensors_and_grads_are_freed():
+    """After backward (no retain_graph) the graph no longer holds the
+    intermediate tensors: only the user's references keep them."""
+    x = Tensor(np.ones(1000), requires_grad=True)
+    h = x * 2.0
+    ref = weakref.ref(h)
+    loss = (h * h).sum()
+    del h
+    assert ref() is not None            # the graph keeps h alive until backward
+    loss.backward()
+    gc.collect()
+    assert ref() is None
+    np.testing.assert_array_equal(x.grad, np.full(1000, 8.0))
+
+
+def test_engine_releases_tensors_and_grads_during_the_sweep():
+    """While backward runs, an intermediate output and its gradient are
+    released as soon as the Function that made it has run (peak memory of
+    the sweep), not at the end."""
+    refs, alive = {}, []
+
+    class Early(Function):          # runs last in the sweep
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            alive.append((refs["y"]() is not None, refs["gy"]() is not None))
+            return gy * 2
+
+    class Late(Function):           # runs first in the sweep
+        def forward(self, h):
+            return h * 3
+
+        def backward(self, gy):
+            refs["gy"] = weakref.ref(gy)
+            return gy * 3
+
+    x = Tensor(np.ones(4), requires_grad=True)
+    y = Late()(Early()(x))
+    refs["y"] = weakref.ref(y)
+    loss = y.sum()
+    del y
+    loss.backward()
+    assert alive == [(False, False)]
+    np.testing.assert_array_equal(x.grad, np.full(4, 6.0))
+
+
+def test_backward_is_iterative_on_deep_graphs():
+    # a recursive sweep would overflow Python's stack at this depth
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    y = x
+    for _ in range(3000):
+        y = y + 0.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [1.0])
+
+
+# ------------------------------------------------------------------ dtype
+def test_float32_graph_keeps_float32():
+    x = Tensor(np.ones((2, 2), dtype=np.float32), requires_grad=True)
+    y = ((x * 2.0 + 1) / 3 - 0.5) @ x
+    loss = F.cross_entropy(y, np.array([0, 1])) + y.mean() * 0.1
+    assert y.dtype == np.float32 and loss.dtype == np.float32
+    loss.backward()
+    assert x.grad.dtype == np.float32

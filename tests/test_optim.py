@@ -1,0 +1,276 @@
+"""minialex.optim: the paper's SGD rule, exactly, and the lr schedules."""
+
+import copy
+
+import numpy as np
+import pytest
+
+import minialex
+from minialex import nn, optim
+
+W0 = np.array([[0.5, -1.0], [2.0, 0.25]])
+G1 = np.array([[0.1, 0.2], [-0.3, 0.4]])
+G2 = np.array([[-0.5, 0.05], [0.7, -0.2]])
+
+
+def param(values=W0, dtype=np.float64):
+    return nn.Parameter(np.array(values, dtype=dtype))
+
+
+def paper_step(w, v, g, lr, m=0.9, wd=5e-4):
+    """The paper's rule (section 5), written out by hand."""
+    v = m * v - wd * lr * w - lr * g
+    return w + v, v
+
+
+def test_sgd_two_steps_match_the_paper_exactly():
+    p = param()
+    opt = optim.SGD([p], lr=0.01)        # momentum 0.9, weight decay 5e-4 by default
+    w, v = W0.copy(), np.zeros_like(W0)
+    for g in (G1, G2):
+        p.grad = g.copy()
+        opt.step()
+        w, v = paper_step(w, v, g, 0.01)
+        np.testing.assert_array_equal(p.data, w)          # bit for bit
+        np.testing.assert_array_equal(opt.state[id(p)]["momentum_buffer"], v)
+    # and by hand for one element: v1 = -5e-4*0.01*0.5 - 0.01*0.1
+    v1 = -5e-4 * 0.01 * 0.5 - 0.01 * 0.1
+    w1 = 0.5 + v1
+    v2 = 0.9 * v1 - 5e-4 * 0.01 * w1 - 0.01 * (-0.5)
+    assert p.data[0, 0] == w1 + v2
+
+
+def test_sgd_other_hyperparameters_and_groups():
+    a, b = param(), param()
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5, "momentum": 0.0}],
+                    lr=0.1, momentum=0.5, weight_decay=0.0)
+    a.grad, b.grad = G1.copy(), G1.copy()
+    opt.step()
+    opt.step()
+    # a: v1 = -0.1 g, v2 = 0.5 v1 - 0.1 g; b: plain gradient descent with lr 0.5
+    np.testing.assert_allclose(a.data, W0 - 0.1 * G1 + (0.5 * -0.1 * G1 - 0.1 * G1), rtol=1e-15)
+    np.testing.assert_allclose(b.data, W0 - 2 * 0.5 * G1, rtol=1e-15)
+
+
+def test_lr_change_does_not_rescale_the_velocity():
+    p = param()
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = G1.copy()
+    opt.step()
+    v1 = opt.state[id(p)]["momentum_buffer"].copy()
+    w1 = p.data.copy()
+    opt.param_groups[0]["lr"] = 0.01
+    p.grad = G2.copy()
+    opt.step()
+    w2, v2 = paper_step(w1, v1, G2, 0.01)
+    np.testing.assert_array_equal(p.data, w2)
+    # PyTorch's form (v <- m v + g; w <- w - lr v) would rescale the old
+    # velocity by the new lr at once; the paper's rule does not
+    torch_like = w1 - 0.01 * (0.9 * (v1 / -0.1) + G2 + 5e-4 * w1)
+    assert np.abs(p.data - torch_like).max() > 1e-3
+
+
+def test_parameters_without_grad_are_skipped():
+    a, b = param(), param()
+    opt = optim.SGD([a, b], lr=0.1)
+    a.grad = G1.copy()
+    opt.step()
+    np.testing.assert_array_equal(b.data, W0)
+    assert id(b) not in opt.state
+
+
+def test_zero_grad():
+    a, b = param(), param()
+    opt = optim.SGD([a, b], lr=0.1)
+    a.grad, b.grad = G1.copy(), G2.copy()
+    opt.zero_grad()
+    assert a.grad is None and b.grad is None
+
+
+def test_sgd_keeps_float32():
+    p = param(dtype=np.float32)
+    opt = optim.SGD([p], lr=0.01)
+    p.grad = G1.astype(np.float32)
+    opt.step()
+    assert p.dtype == np.float32 and opt.state[id(p)]["momentum_buffer"].dtype == np.float32
+    w, _ = paper_step(W0.astype(np.float32), np.zeros((2, 2), np.float32), G1.astype(np.float32),
+                      np.float32(0.01), np.float32(0.9), np.float32(5e-4))
+    np.testing.assert_allclose(p.data, w, rtol=1e-6)
+
+
+def test_sgd_updates_in_place():
+    p = param()
+    data = p.data
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = G1.copy()
+    opt.step()
+    assert p.data is data and p.creator is None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lr": 0.0}, "learning rate must be positive"),
+    ({"lr": 0.1, "momentum": 1.0}, "momentum must be in"),
+    ({"lr": 0.1, "weight_decay": -1.0}, "weight_decay must be >= 0"),
+])
+def test_sgd_bad_hyperparameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        optim.SGD([param()], **kwargs)
+
+
+def test_sgd_empty_params():
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.SGD([], lr=0.1)
+
+
+def test_sgd_state_dict_round_trip():
+    p = param()
+    opt = optim.SGD([p], lr=0.02)
+    for g in (G1, G2):
+        p.grad = g.copy()
+        opt.step()
+    opt.param_groups[0]["lr"] = 0.002
+    sd = opt.state_dict()
+    assert sd["param_groups"] == [{"lr": 0.002, "momentum": 0.9, "weight_decay": 5e-4}]
+    buf = sd["state"][0]["momentum_buffer"]
+    assert not np.shares_memory(buf, opt.state[id(p)]["momentum_buffer"])
+    # a fresh optimizer on a copy of the weights continues identically
+    q = param(p.data.copy())
+    opt2 = optim.SGD([q], lr=0.5, momentum=0.0)
+    opt2.load_state_dict(copy.deepcopy(sd))
+    assert opt2.param_groups[0]["lr"] == 0.002 and opt2.param_groups[0]["momentum"] == 0.9
+    np.testing.assert_array_equal(opt2.state[id(q)]["momentum_buffer"], buf)
+    for o, t in ((opt, p), (opt2, q)):
+        t.grad = G1.copy()
+        o.step()
+    np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_sgd_load_state_dict_errors():
+    opt = optim.SGD([param()], lr=0.1)
+    opt.param_groups[0]["params"][0].grad = G1.copy()
+    opt.step()
+    sd = opt.state_dict()
+    two = optim.SGD([{"params": [param()]}, {"params": [param()]}], lr=0.1)
+    with pytest.raises(ValueError, match="1 param groups, this optimizer has 2"):
+        two.load_state_dict(sd)
+    small = optim.SGD([param([1.0, 2.0])], lr=0.1)
+    with pytest.raises(ValueError, match=r"'momentum_buffer' of parameter 0 has shape \(2, 2\)"):
+        small.load_state_dict(sd)
+    sd["state"][3] = sd["state"][0]
+    with pytest.raises(ValueError, match="names parameter 3 but this optimizer has 1"):
+        optim.SGD([param()], lr=0.1).load_state_dict(sd)
+
+
+def test_sgd_trains_a_module_on_another_device():
+    minialex.manual_seed(0)
+    net = nn.Linear(2, 2, dtype=np.float64).to("cpu:1")
+    opt = optim.SGD(net.parameters(), lr=0.5)
+    x = minialex.Tensor(np.eye(2), device="cpu:1")
+    first = None
+    for _ in range(30):
+        opt.zero_grad()
+        loss = minialex.functional.cross_entropy(net(x), np.array([1, 0]))
+        loss.backward()
+        opt.step()
+        first = first or loss.item()
+    assert loss.item() < 0.2 * first and net.weight.device == "cpu:1"
+
+
+# ------------------------------------------------------------------ schedulers
+def make_opt(lr=0.1):
+    return optim.SGD([param()], lr=lr)
+
+
+def test_step_lr():
+    opt = make_opt()
+    s = optim.StepLR(opt, step_size=2, gamma=0.1)
+    lrs = []
+    for _ in range(5):
+        s.step()
+        lrs.append(s.get_last_lr()[0])
+    np.testing.assert_allclose(lrs, [0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-12)
+    with pytest.raises(ValueError, match="step_size must be >= 1"):
+        optim.StepLR(opt, 0)
+
+
+def test_step_lr_state_dict_round_trip():
+    opt = make_opt()
+    s = optim.StepLR(opt, step_size=3, gamma=0.5)
+    for _ in range(4):
+        s.step()
+    opt2 = make_opt(0.7)
+    s2 = optim.StepLR(opt2, step_size=1)
+    s2.load_state_dict(s.state_dict())
+    s.step()
+    s2.step()
+    assert s2.last_epoch == 5 and opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"] == 0.05
+
+
+def test_multistep_lr():
+    opt = make_opt()
+    s = optim.MultiStepLR(opt, milestones=[4, 2], gamma=0.1)
+    lrs = []
+    for _ in range(5):
+        s.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    np.testing.assert_allclose(lrs, [0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-12)
+
+
+def run_plateau(s, metrics):
+    return [(s.step(m), s.optimizer.param_groups[0]["lr"]) for m in metrics]
+
+
+def test_plateau_max_mode_cuts_after_patience_plus_one_bad_epochs():
+    opt = make_opt(0.01)
+    s = optim.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=2)
+    out = run_plateau(s, [0.50, 0.60, 0.60, 0.55, 0.59, 0.58, 0.70, 0.70, 0.70])
+    cuts = [c for c, _ in out]
+    #       best  better bad1  bad2  bad3: cut  bad1   better bad1  bad2
+    assert cuts == [False, False, False, False, True, False, False, False, False]
+    np.testing.assert_allclose([lr for _, lr in out],
+                               [0.01] * 4 + [0.001] * 5, rtol=1e-12)
+    assert s.num_reductions == 1 and s.best == 0.70
+
+
+def test_plateau_min_mode():
+    opt = make_opt(0.01)
+    s = optim.ReduceLROnPlateau(opt, mode="min", patience=1)
+    out = run_plateau(s, [2.0, 1.5, 1.6, 1.5, 1.0, 1.2, 1.1])
+    assert [c for c, _ in out] == [False, False, False, True, False, False, True]
+    np.testing.assert_allclose(out[-1][1], 1e-4, rtol=1e-12)
+
+
+def test_plateau_threshold_cooldown_min_lr():
+    opt = make_opt(0.01)
+    # an improvement smaller than threshold (relative) does not count
+    s = optim.ReduceLROnPlateau(opt, mode="max", patience=0, threshold=0.1)
+    assert run_plateau(s, [1.0, 1.05])[1][0] is True
+    opt = make_opt(0.01)
+    s = optim.ReduceLROnPlateau(opt, mode="min", patience=0, cooldown=2, min_lr=5e-4)
+    cuts = [c for c, _ in run_plateau(s, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0])]
+    assert cuts == [False, True, False, False, True, False]   # 2 epochs of cooldown
+    assert opt.param_groups[0]["lr"] == 5e-4                   # 0.01 -> 0.001 -> floor
+
+
+def test_plateau_state_dict_round_trip():
+    opt = make_opt(0.01)
+    s = optim.ReduceLROnPlateau(opt, mode="max", patience=2)
+    run_plateau(s, [0.5, 0.4, 0.4])          # two bad epochs so far
+    state = s.state_dict()
+    assert state["num_bad_epochs"] == 2 and state["best"] == 0.5
+    opt2 = make_opt(0.01)
+    s2 = optim.ReduceLROnPlateau(opt2, mode="min", patience=9)
+    s2.load_state_dict(state)
+    assert s2.mode == "max" and s2.patience == 2
+    assert s2.step(0.45) is True and s.step(0.45) is True     # third bad epoch: cut
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+
+
+def test_plateau_errors():
+    opt = make_opt()
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max', got 'up'"):
+        optim.ReduceLROnPlateau(opt, mode="up")
+    with pytest.raises(ValueError, match="factor must be in"):
+        optim.ReduceLROnPlateau(opt, factor=1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        optim.ReduceLROnPlateau(opt).step(float("nan"))
