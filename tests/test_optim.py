@@ -245,6 +245,11 @@ def test_plateau_threshold_cooldown_min_lr():
     # an improvement smaller than threshold (relative) does not count
     s = optim.ReduceLROnPlateau(opt, mode="max", patience=0, threshold=0.1)
     assert run_plateau(s, [1.0, 1.05])[1][0] is True
+    # ... also for negative metrics (threshold relative to |best|)
+    s = optim.ReduceLROnPlateau(make_opt(), mode="max", patience=0, threshold=0.1)
+    assert [c for c, _ in run_plateau(s, [-1.0, -0.95, -0.85])] == [False, True, False]
+    s = optim.ReduceLROnPlateau(make_opt(), mode="min", patience=0, threshold=0.1)
+    assert [c for c, _ in run_plateau(s, [-1.0, -1.05, -1.15])] == [False, True, False]
     opt = make_opt(0.01)
     s = optim.ReduceLROnPlateau(opt, mode="min", patience=0, cooldown=2, min_lr=5e-4)
     cuts = [c for c, _ in run_plateau(s, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0])]

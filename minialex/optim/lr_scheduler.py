@@ -48,8 +48,8 @@ class ReduceLROnPlateau:
         mode: "max" (e.g. validation accuracy) or "min" (e.g. loss).
         factor (float): default 0.1, the paper's "divide by 10".
         patience (int): epochs without improvement tolerated before the cut.
-        threshold (float): relative improvement needed to count as better
-            (default 1e-4).
+        threshold (float): relative improvement needed to count as better:
+            more than ``threshold * |best|`` (default 1e-4).
         min_lr (float): the lr never goes below this.
         cooldown (int): epochs to wait after a cut before counting again.
 
@@ -70,9 +70,12 @@ class ReduceLROnPlateau:
         self.num_reductions = 0
 
     def _is_better(self, metric):
+        """Better than ``best`` by more than ``threshold * |best|`` (so the
+        threshold also holds for negative metrics)."""
+        margin = 0.0 if math.isinf(self.best) else self.threshold * abs(self.best)
         if self.mode == "max":
-            return metric > self.best * (1 + self.threshold) if self.best > 0 else metric > self.best
-        return metric < self.best * (1 - self.threshold) if self.best > 0 else metric < self.best
+            return metric > self.best + margin
+        return metric < self.best - margin
 
     def step(self, metric):
         """Record this epoch's ``metric``; cut the lr if it has not improved
