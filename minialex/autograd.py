@@ -145,7 +145,8 @@ class Tensor:
     def numpy(self):
         """The data as a NumPy array (copied from the GPU if needed)."""
         if self.device.type == "cuda":
-            return self.device.xp.asnumpy(self.data)
+            with self.device:
+                return self.device.xp.asnumpy(self.data)
         return self.data
 
     def item(self):

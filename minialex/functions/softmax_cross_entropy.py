@@ -76,7 +76,11 @@ def _check_target(logits, target):
             f"cross_entropy got logits on {logits.device} and labels on {target.device}; "
             f"move the labels with .to('{logits.device}')")
     t = target.data if isinstance(target, Tensor) else target
-    t = logits.device.put(t)
+    with logits.device:  # the label checks below run on the logits' GPU
+        return _check_labels(logits, logits.device.put(t))
+
+
+def _check_labels(logits, t):
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, num_classes), got {logits.shape}")
     if t.dtype.kind not in "iu":
@@ -86,8 +90,9 @@ def _check_target(logits, target):
         raise ValueError(f"cross_entropy labels must have shape ({logits.shape[0]},) to match "
                          f"logits {logits.shape}, got {t.shape}")
     k = logits.shape[1]
-    if t.size and (int(t.min()) < 0 or int(t.max()) >= k):
-        bad = int(t.min()) if int(t.min()) < 0 else int(t.max())
+    lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
+    if lo < 0 or hi >= k:
+        bad = lo if lo < 0 else hi
         raise ValueError(f"cross_entropy label {bad} is out of range for {k} classes "
                          f"(labels must satisfy 0 <= y < {k})")
     return t
