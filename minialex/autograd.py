@@ -376,8 +376,10 @@ class Function:
 
 
 def _constant(x, device, dtype):
-    """A non-differentiable input (a Python number or an array)."""
-    if isinstance(x, (int, float)) and dtype is not None:
+    """A non-differentiable input (a Python number or an array). Scalars,
+    Python's or NumPy's (``np.int64(2)``, ``np.float64(0.5)``), take the float
+    dtype of the op's tensors, so they never upcast float32 to float64."""
+    if isinstance(x, (int, float, numpy.integer, numpy.floating)) and dtype is not None:
         x = numpy.asarray(x, dtype=dtype)
     return Tensor(x, device=device)
 

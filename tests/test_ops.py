@@ -551,6 +551,13 @@ def test_float32_stays_float32(name):
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float32
 
 
+@pytest.mark.parametrize("scalar", [2, 2.0, np.int64(2), np.float64(2.0), np.float32(2.0), True])
+def test_scalars_do_not_upcast_float32(scalar):
+    x = Tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    for y in (x * scalar, scalar * x, x + scalar, scalar - x, x / scalar, scalar / x):
+        assert y.dtype == np.float32
+
+
 def test_float64_constant_does_not_upcast_float32_grad():
     x = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
     y = x * np.arange(3.0)       # an explicit float64 array does promote the value...
