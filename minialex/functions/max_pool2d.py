@@ -1,0 +1,198 @@
+"""Overlapping max-pooling (paper section 3.4)."""
+
+import numbers
+
+from ..autograd import Function
+
+
+def _pair(name, value):
+    """An int or an (h, w) pair of ints -> (h, w)."""
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                 for v in pair):
+        raise ValueError(f"max_pool2d: {name}={value!r} is invalid; give an int or a pair "
+                         "(h, w) of ints")
+    return int(pair[0]), int(pair[1])
+
+
+def pool_output_size(length, kernel, stride, padding, ceil_mode):
+    """Number of windows along one axis (PyTorch's rule).
+
+    floor mode: floor((L + 2p - k) / s) + 1, the windows that fit.
+    ceil mode:  ceil((L + 2p - k) / s) + 1, one more partial window at the
+    end when the stride leaves a remainder (cuda-convnet's and Chainer's
+    size), except that a window starting at or beyond L + p (in the
+    right/bottom padding only) is dropped.
+    """
+    span = length + 2 * padding - kernel
+    n = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (n - 1) * stride >= length + padding:
+        n -= 1
+    return n
+
+
+class MaxPool2d(Function):
+    """y[n,c,oy,ox] = max_{0<=i<kh, 0<=j<kw} xpad[n, c, oy*sh + i, ox*sw + j]
+    with xpad the input padded by -inf (section 3.4: z = 3, s = 2, so
+    neighbouring windows overlap by one row and one column).
+
+    Forward, with plain array ops and no loop over pixels. Split xpad into
+    its sh*sw *phases* X[p, q] = xpad[:, :, p::sh, q::sw], each (N, C, A, B).
+    Window offset (i, j) = (sh*di + p, sw*dj + q) of output (oy, ox) reads
+    xpad[oy*sh + i, ox*sw + j] = X[p, q][oy + di, ox + dj]: phase (p, q)
+    shifted by (di, dj). Flattened, that shift is a plain contiguous slice
+    X[p, q].ravel()[di*B + dj:], so every output is computed at once on the
+    (N, C, A, B) grid, one offset after the other: a running maximum, and
+    where it came from, the offset's position i*Wp + j inside xpad (Wp
+    columns). Grid points with oy >= OH or ox >= OW are computed as well
+    (their reads run into the next row) and thrown away. A later offset
+    replaces the running maximum only when strictly greater, so ties keep
+    the first offset in row-major window order.
+
+    Backward. y = xpad[argmax], so dy/dx is 1 at the recorded argmax of the
+    window and 0 elsewhere: each output sends its whole gradient to that one
+    input. An input inside several (overlapping) windows receives the sum
+    of the gradients of the windows that picked it:
+
+      gx[u] = sum over outputs w with argmax(w) = u of gy[w],
+
+    exactly what an unbuffered scatter-add does (``xp.add.at``; a plain
+    ``gx[idx] += gy`` would keep only one of the repeated indices).
+    """
+
+    def __init__(self, kernel, stride, padding, out_size):
+        (self.kh, self.kw), (self.sh, self.sw) = kernel, stride
+        (self.ph, self.pw), (self.oh, self.ow) = padding, out_size
+
+    def _padded_size(self, h, w):
+        """(Hp, Wp): rows and columns of xpad, enough for the whole input
+        and every window, rounded up to whole phases (multiples of sh, sw)."""
+        rows = max(self.sh * (self.oh - 1) + self.kh, h + self.ph)
+        cols = max(self.sw * (self.ow - 1) + self.kw, w + self.pw)
+        return -(-rows // self.sh) * self.sh, -(-cols // self.sw) * self.sw
+
+    def _phase_slices(self, r, s, pad, n):
+        """Where phase r (stride s) meets an input axis of length n: (slice of
+        the phase, slice of the input). Padded index s*a + r is input index
+        s*a + r - pad, so the phase starts at a0 = ceil((pad - r) / s)."""
+        a0 = max(0, -(-(pad - r) // s))
+        first = s * a0 + r - pad
+        count = max(0, -(-(n - first) // s))
+        return slice(a0, a0 + count), slice(first, n, s)
+
+    def forward(self, x):
+        xp, dt = self.device.xp, x.dtype.type
+        n, c, h, w = x.shape
+        hp, wp = self._padded_size(h, w)
+        a, b = hp // self.sh, wp // self.sw
+        phases = xp.empty((self.sh, self.sw, n, c, a, b), dtype=x.dtype)
+        for p in range(self.sh):
+            for q in range(self.sw):
+                (ra, rx), (ca, cx) = (self._phase_slices(p, self.sh, self.ph, h),
+                                      self._phase_slices(q, self.sw, self.pw, w))
+                X = phases[p, q]
+                X[:, :, ra, ca] = x[:, :, rx, cx]
+                X[:, :, :ra.start] = X[:, :, ra.stop:] = dt(-xp.inf)   # padding
+                X[:, :, ra, :ca.start] = X[:, :, ra, ca.stop:] = dt(-xp.inf)
+        flat = phases.reshape(self.sh, self.sw, -1)
+        # window offset (i, j): its phase, its flat shift in the phase, and its
+        # position i*wp + j in xpad relative to the window's corner
+        taps = [(i % self.sh, j % self.sw, (i // self.sh) * b + j // self.sw, i * wp + j)
+                for i in range(self.kh) for j in range(self.kw)]
+        size = n * c * a * b - max(t[2] for t in taps)    # grid points computed
+        grid = xp.empty(n * c * a * b, dtype=x.dtype)
+        y = grid[:size]
+        p, q, s, _ = taps[0]
+        y[...] = flat[p, q, s:s + size]
+        track = self.needs_input_grad[0]
+        if track:  # position of the running maximum, in the smallest dtype that holds it
+            code = self._code_dtype(xp, wp)
+            grid_at = xp.zeros(n * c * a * b, dtype=code)
+            at, better, pos = grid_at[:size], xp.empty(size, dtype=bool), xp.empty(size, dtype=code)
+        for p, q, s, offset in taps[1:]:
+            v = flat[p, q, s:s + size]
+            if track:  # at = offset where v > y: offset exceeds every earlier one
+                xp.greater(v, y, out=better)
+                xp.multiply(better, code(offset), out=pos)
+                xp.maximum(at, pos, out=at)
+            xp.maximum(y, v, out=y)
+        keep = (slice(None), slice(None), slice(0, self.oh), slice(0, self.ow))
+        if track:
+            self.argmax = xp.ascontiguousarray(grid_at.reshape(n, c, a, b)[keep])
+            self.x_shape = x.shape
+        return xp.ascontiguousarray(grid.reshape(n, c, a, b)[keep])
+
+    def _code_dtype(self, xp, wp):
+        """uint8 when every offset i*wp + j fits (3x3 windows on rows of up to
+        126 columns), else uint16 or int32."""
+        last = (self.kh - 1) * wp + self.kw - 1
+        return xp.uint8 if last < 256 else xp.uint16 if last < 65536 else xp.int32
+
+    def backward(self, gy):
+        xp = self.device.xp
+        n, c, h, w = self.x_shape
+        hp, wp = self._padded_size(h, w)
+        # flat index in xpad of each output's argmax: plane + window corner + offset
+        corner = (xp.arange(self.oh)[:, None] * (self.sh * wp)
+                  + xp.arange(self.ow)[None, :] * self.sw)
+        index = xp.arange(n * c).reshape(-1, 1, 1) * (hp * wp) + corner
+        index += self.argmax.reshape(index.shape)
+        gpad = xp.zeros((n, c, hp, wp), dtype=gy.dtype)
+        xp.add.at(gpad.reshape(-1), index.reshape(-1), gy.reshape(-1))
+        return gpad[:, :, self.ph:self.ph + h, self.pw:self.pw + w]
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """2-D max-pooling, overlapping when ``stride < kernel_size`` (paper
+    section 3.4 uses kernel_size=3, stride=2).
+
+    Args:
+        x: Tensor (N, C, H, W), float32 (float64 for gradient checks).
+        kernel_size: int or (kh, kw), >= 1.
+        stride: int or (sh, sw), >= 1. Default: ``kernel_size``.
+        padding: int or (ph, pw), 0 <= p <= k // 2, on both sides. Padding
+            is read as -inf, never 0, so it is never the maximum.
+        ceil_mode (bool): False (default, PyTorch's): floor((H + 2p - k)/s) + 1
+            output rows. True: ceil((H + 2p - k)/s) + 1 (cuda-convnet's and
+            Chainer's size), dropping a last window that would start at or
+            beyond H + p (PyTorch's rule; see :func:`pool_output_size`).
+
+    Returns:
+        Tensor (N, C, OH, OW), same dtype and device as ``x``.
+
+    Gradient: each output's gradient goes to one argmax of its window; ties
+    go to the first maximal element in row-major window order (top row
+    first, then left to right); where windows overlap, gradients add.
+
+    Raises:
+        ValueError: x is not 4-D; kernel_size, stride or padding not an int
+            or a pair of ints; kernel_size or stride < 1; padding < 0 or
+            padding > kernel_size // 2; the kernel larger than the padded
+            input (H + 2p < kh or W + 2p < kw).
+        TypeError: x is not floating point (e.g. integer images).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"max_pool2d expects x of shape (N, C, H, W), got shape "
+                         f"{tuple(x.shape)}; add the missing axes with reshape")
+    if x.dtype.kind != "f":
+        raise TypeError(f"max_pool2d needs floating-point input, got dtype {x.dtype} "
+                        "(padding is -inf); convert first, e.g. x.astype('float32')")
+    kernel = _pair("kernel_size", kernel_size)
+    stride = kernel if stride is None else _pair("stride", stride)
+    padding = _pair("padding", padding)
+    if min(kernel) < 1:
+        raise ValueError(f"max_pool2d: kernel_size={kernel_size!r} must be >= 1")
+    if min(stride) < 1:
+        raise ValueError(f"max_pool2d: stride={stride!r} must be >= 1")
+    if min(padding) < 0 or padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"max_pool2d: padding={padding!r} must be between 0 and half the "
+                         f"kernel {kernel} (at most {(kernel[0] // 2, kernel[1] // 2)}), so "
+                         "every window holds at least one input element")
+    h, w = x.shape[2:]
+    if h + 2 * padding[0] < kernel[0] or w + 2 * padding[1] < kernel[1]:
+        raise ValueError(f"max_pool2d: kernel_size={kernel} is larger than the padded input "
+                         f"({h + 2 * padding[0]}, {w + 2 * padding[1]}) (H, W = {h}, {w}, "
+                         f"padding={padding}); use a smaller kernel or a larger input")
+    out = tuple(pool_output_size(n, k, s, p, bool(ceil_mode))
+                for n, k, s, p in zip((h, w), kernel, stride, padding))
+    return MaxPool2d(kernel, stride, padding, out)(x)
