@@ -104,8 +104,28 @@ class LocalResponseNorm(Function):
 
 
 def _check_number(name, value, ok, rule):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not ok(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"local_response_norm: {name}={value!r} is not a real number; "
+                        f"{name} must be {rule}")
+    if not ok(value):
         raise ValueError(f"local_response_norm: {name}={value!r} is invalid; {name} must be {rule}")
+
+
+def lrn_arguments(size, alpha, beta, k):
+    """Check local_response_norm's arguments (TypeError for a wrong type,
+    ValueError for a value out of range; the message names it)."""
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+        raise TypeError(f"local_response_norm: size={size!r} is not an int; size must be an "
+                        "integer >= 1 (the paper uses 5)")
+    if size < 1:
+        raise ValueError(f"local_response_norm: size={size!r} is invalid; size must be an "
+                         "integer >= 1 (the paper uses 5)")
+    _check_number("alpha", alpha, lambda v: 0 <= v < float("inf"),
+                  "a finite real number >= 0 (the paper uses 1e-4)")
+    _check_number("beta", beta, lambda v: abs(v) < float("inf"),
+                  "a finite real number (the paper uses 0.75)")
+    _check_number("k", k, lambda v: 0 < v < float("inf"),
+                  "a finite real number > 0 so k + alpha*sum stays positive (the paper uses 2)")
 
 
 def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
@@ -136,10 +156,11 @@ def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     ``alpha_ours = alpha_torch / size`` (size, beta and k are the same).
 
     Raises:
-        ValueError: x is not 4-D; size is not an integer >= 1; alpha < 0,
-            k <= 0 (the denominator must stay positive) or beta not a finite
-            real number.
-        TypeError: x is not floating point (e.g. integer images).
+        ValueError: x is not 4-D; size < 1; alpha < 0 or not finite; k <= 0
+            or not finite (the denominator must stay positive); beta not
+            finite.
+        TypeError: x is not floating point (e.g. integer images); size not
+            an int; alpha, beta or k not a real number.
     """
     if x.ndim != 4:
         raise ValueError(f"local_response_norm expects x of shape (N, C, H, W), got shape "
@@ -147,12 +168,5 @@ def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     if x.dtype.kind != "f":
         raise TypeError(f"local_response_norm needs floating-point input, got dtype {x.dtype}; "
                         "convert first, e.g. x.astype('float32')")
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-        raise ValueError(f"local_response_norm: size={size!r} is invalid; size must be an "
-                         "integer >= 1 (the paper uses 5)")
-    _check_number("alpha", alpha, lambda v: v >= 0, "a real number >= 0 (the paper uses 1e-4)")
-    _check_number("beta", beta, lambda v: abs(v) < float("inf"),
-                  "a finite real number (the paper uses 0.75)")
-    _check_number("k", k, lambda v: 0 < v < float("inf"),
-                  "a finite real number > 0 so k + alpha*sum stays positive (the paper uses 2)")
+    lrn_arguments(size, alpha, beta, k)
     return LocalResponseNorm(int(size), float(alpha), float(beta), float(k))(x)

@@ -10,9 +10,28 @@ def _pair(name, value):
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
                                  for v in pair):
-        raise ValueError(f"max_pool2d: {name}={value!r} is invalid; give an int or a pair "
-                         "(h, w) of ints")
+        raise TypeError(f"max_pool2d: {name}={value!r} is invalid; give an int or a pair "
+                        "(h, w) of ints")
     return int(pair[0]), int(pair[1])
+
+
+def pool_arguments(kernel_size, stride=None, padding=0):
+    """Check max_pool2d's window arguments; return (kernel, stride, padding)
+    as (h, w) pairs, stride defaulting to the kernel. Raises TypeError for
+    non-integers, ValueError for kernel or stride < 1 and for padding outside
+    0..kernel // 2 (a wider padding could make a window of padding only)."""
+    kernel = _pair("kernel_size", kernel_size)
+    stride = kernel if stride is None else _pair("stride", stride)
+    padding = _pair("padding", padding)
+    if min(kernel) < 1:
+        raise ValueError(f"max_pool2d: kernel_size={kernel_size!r} must be >= 1")
+    if min(stride) < 1:
+        raise ValueError(f"max_pool2d: stride={stride!r} must be >= 1")
+    if min(padding) < 0 or padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"max_pool2d: padding={padding!r} must be between 0 and half the "
+                         f"kernel {kernel}, i.e. at most {(kernel[0] // 2, kernel[1] // 2)}, so "
+                         "every window holds at least one input element")
+    return kernel, stride, padding
 
 
 def pool_output_size(length, kernel, stride, padding, ceil_mode):
@@ -165,11 +184,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     first, then left to right); where windows overlap, gradients add.
 
     Raises:
-        ValueError: x is not 4-D; kernel_size, stride or padding not an int
-            or a pair of ints; kernel_size or stride < 1; padding < 0 or
+        ValueError: x is not 4-D; kernel_size or stride < 1; padding < 0 or
             padding > kernel_size // 2; the kernel larger than the padded
             input (H + 2p < kh or W + 2p < kw).
-        TypeError: x is not floating point (e.g. integer images).
+        TypeError: x is not floating point (e.g. integer images);
+            kernel_size, stride or padding not an int or a pair of ints.
     """
     if x.ndim != 4:
         raise ValueError(f"max_pool2d expects x of shape (N, C, H, W), got shape "
@@ -177,17 +196,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     if x.dtype.kind != "f":
         raise TypeError(f"max_pool2d needs floating-point input, got dtype {x.dtype} "
                         "(padding is -inf); convert first, e.g. x.astype('float32')")
-    kernel = _pair("kernel_size", kernel_size)
-    stride = kernel if stride is None else _pair("stride", stride)
-    padding = _pair("padding", padding)
-    if min(kernel) < 1:
-        raise ValueError(f"max_pool2d: kernel_size={kernel_size!r} must be >= 1")
-    if min(stride) < 1:
-        raise ValueError(f"max_pool2d: stride={stride!r} must be >= 1")
-    if min(padding) < 0 or padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(f"max_pool2d: padding={padding!r} must be between 0 and half the "
-                         f"kernel {kernel} (at most {(kernel[0] // 2, kernel[1] // 2)}), so "
-                         "every window holds at least one input element")
+    kernel, stride, padding = pool_arguments(kernel_size, stride, padding)
     h, w = x.shape[2:]
     if h + 2 * padding[0] < kernel[0] or w + 2 * padding[1] < kernel[1]:
         raise ValueError(f"max_pool2d: kernel_size={kernel} is larger than the padded input "
