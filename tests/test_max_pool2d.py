@@ -1,0 +1,280 @@
+"""max_pool2d and nn.MaxPool2d: hand-computed values (floor, ceil, -inf
+padding), the tie rule, a loop-by-loop reference with many ties, numerical
+gradients, errors, and parity with PyTorch at AlexNet's shapes."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+import minialex
+from minialex import Tensor, nn
+from minialex.backend import cupy_available
+from minialex.functions.max_pool2d import max_pool2d, pool_output_size
+
+
+def T(a, grad=False):
+    return Tensor(np.asarray(a), requires_grad=grad)
+
+
+def pool_grad(x, gy, *args, **kw):
+    """Run max_pool2d forward and backward; return (y, gx) as arrays."""
+    t = T(x, grad=True)
+    y = max_pool2d(t, *args, **kw)
+    y.backward(np.asarray(gy, dtype=x.dtype))
+    return y.data, t.grad
+
+
+def reference_pool(x, k, s, p, ceil_mode, gy=None):
+    """Loop-by-loop max-pooling (tests only): scan each window in row-major
+    order, keep the first maximum; padding is -inf. Returns (y, gx)."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = k, s, p
+    oh = pool_output_size(h, kh, sh, ph, ceil_mode)
+    ow = pool_output_size(w, kw, sw, pw, ceil_mode)
+    y = np.empty((n, c, oh, ow), x.dtype)
+    gx = np.zeros_like(x)
+    for b, ch, oy, ox in itertools.product(range(n), range(c), range(oh), range(ow)):
+        best, where = -np.inf, None
+        for i, j in itertools.product(range(kh), range(kw)):
+            r, col = oy * sh + i - ph, ox * sw + j - pw
+            if 0 <= r < h and 0 <= col < w and (where is None or x[b, ch, r, col] > best):
+                best, where = x[b, ch, r, col], (r, col)
+        y[b, ch, oy, ox] = best
+        if gy is not None:
+            gx[b, ch][where] += gy[b, ch, oy, ox]
+    return y, gx
+
+
+# ---------------------------------------------------------------- hand-computed values
+X55 = np.arange(25, dtype=np.float32).reshape(1, 1, 5, 5)        # 0..24, row-major
+
+
+def test_3x3_stride2_by_hand_floor_and_ceil():
+    # windows start at rows/cols 0 and 2; the maximum is each window's
+    # bottom-right element: (2,2)=12, (2,4)=14, (4,2)=22, (4,4)=24.
+    # (5 - 3)/2 is exact, so ceil_mode gives the same 2x2.
+    for ceil_mode in (False, True):
+        y = max_pool2d(T(X55), 3, 2, ceil_mode=ceil_mode).data
+        np.testing.assert_array_equal(y[0, 0], [[12, 14], [22, 24]])
+        assert y.dtype == np.float32
+
+
+def test_ceil_mode_adds_the_partial_window_by_hand():
+    # 6x6 = 0..35, 3x3 stride 2: floor keeps windows at 0, 2 (2x2 output);
+    # ceil adds the windows starting at 4, which hold rows/cols 4..5 only.
+    x = np.arange(36, dtype=np.float32).reshape(1, 1, 6, 6)
+    np.testing.assert_array_equal(max_pool2d(T(x), 3, 2).data[0, 0], [[14, 16], [26, 28]])
+    np.testing.assert_array_equal(max_pool2d(T(x), 3, 2, ceil_mode=True).data[0, 0],
+                                  [[14, 16, 17], [26, 28, 29], [32, 34, 35]])
+
+
+def test_padding_is_minus_infinity_by_hand():
+    # all-negative input -1..-25, padding 1: if padding were 0 every border
+    # window would answer 0. Windows start at rows/cols -1, 1, 3 and each
+    # answers its first real element (the least negative one).
+    x = -(X55 + 1)
+    y = max_pool2d(T(x), 3, 2, padding=1).data[0, 0]
+    np.testing.assert_array_equal(y, [[-1, -2, -4], [-6, -7, -9], [-16, -17, -19]])
+    # ceil mode beyond the padding reads -inf too: 2x2 stride 2 on 5x5
+    # gives a third window holding only row/col 4
+    y = max_pool2d(T(x), 2, 2, ceil_mode=True).data[0, 0]
+    np.testing.assert_array_equal(y, [[-1, -3, -5], [-11, -13, -15], [-21, -23, -25]])
+
+
+def test_output_sizes_and_the_drop_rule():
+    assert pool_output_size(55, 3, 2, 0, False) == 27     # AlexNet ImageNet 55->27->13->6
+    assert pool_output_size(27, 3, 2, 0, False) == 13
+    assert pool_output_size(13, 3, 2, 0, False) == 6
+    assert pool_output_size(28, 3, 2, 0, False) == 13     # CIFAR 28->13->6->2
+    assert pool_output_size(6, 3, 2, 0, False) == 2
+    assert pool_output_size(28, 3, 2, 0, True) == 14
+    # H=5, k=2, s=2, p=1: ceil would give 4 windows, but the 4th starts at
+    # padded index 6 = H + p (in the padding only), so it is dropped
+    assert pool_output_size(5, 2, 2, 1, True) == 3
+    assert max_pool2d(T(X55), 2, 2, padding=1, ceil_mode=True).shape == (1, 1, 3, 3)
+    assert pool_output_size(5, 2, 2, 0, True) == 3 and pool_output_size(5, 2, 2, 0, False) == 2
+    # rectangular kernel/stride/padding pairs
+    x = np.zeros((2, 3, 7, 10), np.float32)
+    assert max_pool2d(T(x), (3, 2), (1, 3), (1, 0)).shape == (2, 3, 7, 3)
+    assert max_pool2d(T(x), 4).shape == (2, 3, 1, 2)          # stride defaults to kernel
+
+
+# ---------------------------------------------------------------- the tie rule
+def test_ties_go_to_the_first_element_in_row_major_order():
+    # constant input: every element of a window is a maximum; the gradient
+    # goes to its top-left element, the first in row-major order
+    _, gx = pool_grad(np.ones((1, 1, 5, 5)), np.ones((1, 1, 2, 2)), 3, 2)
+    expected = np.zeros((5, 5))
+    expected[0, 0] = expected[0, 2] = expected[2, 0] = expected[2, 2] = 1
+    np.testing.assert_array_equal(gx[0, 0], expected)
+    # with padding the padded elements come first in the window but are -inf:
+    # the first *real* element wins
+    _, gx = pool_grad(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), 3, 2, padding=1)
+    expected = np.zeros((5, 5))
+    for r, c in itertools.product((0, 1, 3), (0, 1, 3)):
+        expected[r, c] = 1
+    np.testing.assert_array_equal(gx[0, 0], expected)
+
+
+def test_overlapping_windows_add_their_gradients():
+    # 3x5 input, 3x3 windows at columns 0 and 2 share column 2; the maximum
+    # (9 at (1, 2)) lies in the overlap, so it gets both gradients 2 + 3.
+    x = np.zeros((1, 1, 3, 5))
+    x[0, 0, 1, 2] = 9
+    y, gx = pool_grad(x, np.array([[[[2.0, 3.0]]]]), 3, 2)
+    np.testing.assert_array_equal(y[0, 0], [[9, 9]])
+    expected = np.zeros((3, 5))
+    expected[1, 2] = 5
+    np.testing.assert_array_equal(gx[0, 0], expected)
+    # stride 1: 2x2 windows at columns 0 and 1 both hold the 5 at (0, 1)
+    x = np.array([[[[0, 5, 0], [0, 0, 0]]]], dtype=np.float64)
+    _, gx = pool_grad(x, np.array([[[[1.0, 10.0]]]]), 2, 1)
+    np.testing.assert_array_equal(gx[0, 0], [[0, 11, 0], [0, 0, 0]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 8), w=st.integers(1, 8),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), ceil_mode=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
+def test_matches_a_loop_reference_with_many_ties(n, c, h, w, kh, kw, sh, sw, ph, pw,
+                                                 ceil_mode, seed):
+    # values in {-1, 0, 1} (ties everywhere, like ReLU zeros); forward values
+    # and the gradient routing must match the loop-by-loop reference exactly
+    assume(ph <= kh // 2 and pw <= kw // 2 and h + 2 * ph >= kh and w + 2 * pw >= kw)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-1, 2, (n, c, h, w)).astype(np.float32)
+    args = ((kh, kw), (sh, sw), (ph, pw), ceil_mode)
+    y_ref, _ = reference_pool(x, *args)
+    gy = rng.integers(1, 10, y_ref.shape).astype(np.float32)   # exact in float32
+    y, gx = pool_grad(x, gy, *args)
+    _, gx_ref = reference_pool(x, *args, gy=gy)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(gx, gx_ref)
+    assert gx.dtype == np.float32
+
+
+# ---------------------------------------------------------------- numerical gradients
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), ceil_mode=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
+def test_gradcheck(n, c, h, w, kh, kw, sh, sw, ph, pw, ceil_mode, seed):
+    # tie-free input: a random permutation of distinct values 0.1 apart, so
+    # a step of 1e-6 never changes which element is the maximum
+    assume(ph <= kh // 2 and pw <= kw // 2 and h + 2 * ph >= kh and w + 2 * pw >= kw)
+    rng = np.random.default_rng(seed)
+    x = T(rng.permutation(n * c * h * w).reshape(n, c, h, w) * 0.1 - 1.0, grad=True)
+    f = lambda t: max_pool2d(t, (kh, kw), (sh, sw), (ph, pw), ceil_mode)
+    assert minialex.gradcheck(f, [x], atol=1e-8, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- dtypes, modes, module
+def test_keeps_the_dtype_and_no_grad_gives_the_same_values():
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((2, 3, 9, 7)).astype(dtype)
+        t = T(x, grad=True)
+        y = max_pool2d(t, 3, 2, 1, True)
+        y.backward(np.ones(y.shape, dtype))
+        assert y.dtype == dtype and t.grad.dtype == dtype
+        with minialex.no_grad():
+            y0 = max_pool2d(T(x), 3, 2, 1, True)
+        np.testing.assert_array_equal(y0.data, y.data)
+        assert y0.creator is None
+
+
+def test_module_matches_the_function_and_has_no_parameters():
+    pool = nn.MaxPool2d(3, 2)
+    assert pool.parameters() == [] and "kernel_size=(3, 3), stride=(2, 2)" in repr(pool)
+    x = T(np.random.default_rng(1).standard_normal((2, 4, 13, 13)).astype(np.float32))
+    np.testing.assert_array_equal(pool(x).data, max_pool2d(x, 3, 2).data)
+    assert pool(x).shape == (2, 4, 6, 6)
+    assert nn.MaxPool2d(2).stride == (2, 2)
+    y = nn.MaxPool2d((3, 1), (2, 1), padding=(1, 0), ceil_mode=True)(x)
+    np.testing.assert_array_equal(y.data, max_pool2d(x, (3, 1), (2, 1), (1, 0), True).data)
+
+
+# ---------------------------------------------------------------- errors
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: max_pool2d(T(np.zeros((3, 5, 5), np.float32)), 3, 2), ValueError, ["(3, 5, 5)", "(N, C, H, W)"]),
+    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.int64)), 3, 2), TypeError, ["int64", "float32"]),
+    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 3, 2, 2), ValueError, ["padding=(2, 2)", "(1, 1)"]),
+    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 3, 2, -1), ValueError, ["padding=(-1, -1)"]),
+    (lambda: max_pool2d(T(np.zeros((1, 1, 2, 5), np.float32)), 3, 2), ValueError, ["(3, 3)", "larger", "(2, 5)"]),
+    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 0), ValueError, ["kernel_size=0"]),
+    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 3, 0), ValueError, ["stride=(0, 0)"]),
+    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 2.5), TypeError, ["kernel_size=2.5"]),
+    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), (3, 3, 3)), TypeError, ["(3, 3, 3)"]),
+    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 3, "2"), TypeError, ["stride='2'"]),
+    (lambda: nn.MaxPool2d(3, 2, padding=2), ValueError, ["padding=(2, 2)"]),
+    (lambda: nn.MaxPool2d(3, True), TypeError, ["stride=True"]),
+])
+def test_errors_name_the_bad_value(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value)
+
+
+# ---------------------------------------------------------------- PyTorch parity
+ALEXNET_POOLS = [  # (C, H) of every pooled map: CIFAR presets small/half/paper, ImageNet
+    (32, 28), (64, 13), (64, 6), (48, 28), (128, 13), (128, 6), (96, 28), (256, 13), (256, 6),
+    (96, 55), (256, 27), (256, 13)]
+
+
+@pytest.mark.parametrize("c, h", ALEXNET_POOLS)
+def test_matches_torch_at_alexnet_shapes(c, h):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(c * h)
+    x = rng.standard_normal((2, c, h, h)).astype(np.float32)
+    x[x < 0] = 0                           # ReLU output: many tied zeros
+    for ceil_mode in (False, True):
+        t = T(x, grad=True)
+        y = max_pool2d(t, 3, 2, ceil_mode=ceil_mode)
+        gy = rng.standard_normal(y.shape).astype(np.float32)
+        y.backward(gy)
+        tx = torch.tensor(x, requires_grad=True)
+        ty = torch.nn.functional.max_pool2d(tx, 3, 2, ceil_mode=ceil_mode)
+        ty.backward(torch.tensor(gy))
+        assert y.shape == tuple(ty.shape)
+        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-4, atol=0)
+        np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_matches_torch_with_padding_and_rectangles():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 11, 8)).astype(np.float32)
+    for k, s, p, ceil_mode in [((3, 2), (2, 1), (1, 1), True), (3, 2, 1, False), (4, 3, 2, True),
+                               ((2, 5), (3, 2), (0, 2), True)]:
+        t = T(x, grad=True)
+        y = max_pool2d(t, k, s, p, ceil_mode)
+        gy = rng.standard_normal(y.shape).astype(np.float32)
+        y.backward(gy)
+        tx = torch.tensor(x, requires_grad=True)
+        ty = torch.nn.functional.max_pool2d(tx, k, s, p, ceil_mode=ceil_mode)
+        ty.backward(torch.tensor(gy))
+        np.testing.assert_array_equal(y.data, ty.detach().numpy())
+        np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------- GPU
+@pytest.mark.gpu
+@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a GPU")
+def test_cuda_matches_cpu():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 8, 28, 28)).astype(np.float32)
+    x[x < 0] = 0
+    for args in [(3, 2, 0, False), (3, 2, 1, True), ((3, 2), (2, 1), (1, 0), True)]:
+        t_cpu, t_gpu = T(x, grad=True), Tensor(x, requires_grad=True, device="cuda:0")
+        y_cpu, y_gpu = max_pool2d(t_cpu, *args), max_pool2d(t_gpu, *args)
+        gy = rng.standard_normal(y_cpu.shape).astype(np.float32)
+        y_cpu.backward(gy)
+        y_gpu.backward(gy)
+        assert y_gpu.device == t_gpu.device and y_gpu.dtype == np.float32
+        np.testing.assert_array_equal(y_gpu.numpy(), y_cpu.data)
+        np.testing.assert_allclose(t_gpu.grad.get(), t_cpu.grad, rtol=1e-6, atol=1e-6)
