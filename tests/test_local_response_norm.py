@@ -1,0 +1,216 @@
+"""local_response_norm and nn.LocalResponseNorm: hand-computed values and
+gradients, the window convention (odd and even sizes, channel edges, fewer
+channels than size), numerical gradients with large alpha and k, float32
+accuracy, errors, and parity with PyTorch at AlexNet's shapes."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minialex
+from minialex import Tensor, nn
+from minialex.backend import cupy_available
+from minialex.functions.local_response_norm import local_response_norm
+
+
+def T(a, grad=False):
+    return Tensor(np.asarray(a), requires_grad=grad)
+
+
+def pixel(values):
+    """Channels ``values`` at a single pixel: shape (1, C, 1, 1), float64."""
+    return np.asarray(values, dtype=np.float64).reshape(1, -1, 1, 1)
+
+
+def reference_lrn(a, size, alpha, beta, k):
+    """The formula with explicit windows (tests only): channel i sums the
+    squares of channels i - size//2 .. i + (size-1)//2 that exist."""
+    c = a.shape[1]
+    d = np.empty_like(a)
+    for i in range(c):
+        lo, hi = max(0, i - size // 2), min(c - 1, i + (size - 1) // 2)
+        d[:, i] = k + alpha * (a[:, lo:hi + 1] ** 2).sum(axis=1)
+    return a / d ** beta
+
+
+# ---------------------------------------------------------------- hand-computed values
+def test_three_channels_at_one_pixel_by_hand():
+    # a = (1, 2, 3), k = 1, alpha = 1, beta = 1/2.
+    # size 3 (window i-1..i+1, clipped): sums 1+4=5, 1+4+9=14, 4+9=13
+    #   -> b = 1/sqrt(6), 2/sqrt(15), 3/sqrt(14)
+    b = local_response_norm(T(pixel([1, 2, 3])), 3, 1.0, 0.5, 1.0).data.ravel()
+    np.testing.assert_allclose(b, [1 / 6 ** .5, 2 / 15 ** .5, 3 / 14 ** .5], rtol=1e-15)
+    # size 2 (window i-1..i, PyTorch's even convention): sums 1, 1+4=5, 4+9=13
+    b = local_response_norm(T(pixel([1, 2, 3])), 2, 1.0, 0.5, 1.0).data.ravel()
+    np.testing.assert_allclose(b, [1 / 2 ** .5, 2 / 6 ** .5, 3 / 14 ** .5], rtol=1e-15)
+    # size 5 > C: every window holds all three channels, sum 14
+    b = local_response_norm(T(pixel([1, 2, 3])), 5, 1.0, 0.5, 1.0).data.ravel()
+    np.testing.assert_allclose(b, np.array([1, 2, 3]) / 15 ** .5, rtol=1e-15)
+    # size 1: only the channel itself, d_i = 1 + a_i^2
+    b = local_response_norm(T(pixel([1, 2, 3])), 1, 1.0, 0.5, 1.0).data.ravel()
+    np.testing.assert_allclose(b, [1 / 2 ** .5, 2 / 5 ** .5, 3 / 10 ** .5], rtol=1e-15)
+
+
+def test_paper_defaults_by_hand():
+    # k=2, n=5, alpha=1e-4 (not divided by 5), beta=0.75; 5 channels of 10:
+    # channel 0 sees channels 0..2 (sum 300), channel 2 sees all (sum 500)
+    b = local_response_norm(T(pixel([10] * 5))).data.ravel()
+    expected = 10 / (2 + 1e-4 * np.array([300, 400, 500, 400, 300])) ** 0.75
+    np.testing.assert_allclose(b, expected, rtol=1e-15)
+
+
+def test_gradient_by_hand():
+    # size 1, k = alpha = beta = 1: b = a / (1 + a^2), db/da = (1 - a^2) / (1 + a^2)^2:
+    # a = 1 -> 0, a = 2 -> -3/25, a = 3 -> -8/100
+    a = T(pixel([1, 2, 3]), grad=True)
+    local_response_norm(a, 1, 1.0, 1.0, 1.0).backward(np.ones((1, 3, 1, 1)))
+    np.testing.assert_allclose(a.grad.ravel(), [0, -3 / 25, -8 / 100], atol=1e-15)
+    # size 2 (window i-1..i), k = alpha = beta = 1, a = (1, 2), gy = (1, 0):
+    # b_0 = a_0 / (1 + a_0^2) only, so gx = (db_0/da_0, 0) = (0, 0). With
+    # gy = (0, 1): b_1 = a_1 / (1 + a_0^2 + a_1^2) = 2 / 6;
+    # db_1/da_0 = -2 a_0 a_1 / 36 = -4/36, db_1/da_1 = (6 - 2*4) / 36 = -2/36.
+    # The transposed window: a_0 reaches b_1 (the channel after it), never
+    # the channel before it.
+    a = T(pixel([1, 2]), grad=True)
+    local_response_norm(a, 2, 1.0, 1.0, 1.0).backward(pixel([0, 1]))
+    np.testing.assert_allclose(a.grad.ravel(), [-4 / 36, -2 / 36], rtol=1e-14)
+    a = T(pixel([1, 2]), grad=True)
+    local_response_norm(a, 2, 1.0, 1.0, 1.0).backward(pixel([1, 0]))
+    np.testing.assert_allclose(a.grad.ravel(), [0, 0], atol=1e-15)
+
+
+# ---------------------------------------------------------------- window convention
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 12), h=st.integers(1, 4), w=st.integers(1, 4),
+       size=st.integers(1, 9), alpha=st.floats(0.0, 2.0), beta=st.floats(-1.0, 2.0),
+       k=st.floats(0.1, 5.0), seed=st.integers(0, 2**31 - 1))
+def test_forward_matches_the_formula(n, c, h, w, size, alpha, beta, k, seed):
+    a = np.random.default_rng(seed).standard_normal((n, c, h, w)) * 2
+    b = local_response_norm(T(a), size, alpha, beta, k).data
+    np.testing.assert_allclose(b, reference_lrn(a, size, alpha, beta, k), rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------- numerical gradients
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 9), h=st.integers(1, 3), w=st.integers(1, 3),
+       size=st.integers(1, 8), alpha=st.floats(0.05, 1.0), beta=st.floats(0.1, 1.5),
+       k=st.floats(0.5, 5.0), seed=st.integers(0, 2**31 - 1))
+def test_gradcheck(n, c, h, w, size, alpha, beta, k, seed):
+    # large alpha (up to 1) and inputs of size ~2 make the cross-channel part
+    # of the gradient as large as the diagonal part, so a window that is off
+    # by one channel (or not transposed for even sizes) fails
+    a = T(np.random.default_rng(seed).standard_normal((n, c, h, w)) * 2, grad=True)
+    f = lambda t: local_response_norm(t, size, alpha, beta, k)
+    assert minialex.gradcheck(f, [a], atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 7, 10])
+@pytest.mark.parametrize("c", [1, 2, 3, 5, 16, 21])
+def test_gradcheck_every_size_and_channel_count(size, c):
+    a = T(np.random.default_rng(size * 100 + c).standard_normal((1, c, 1, 2)) * 2, grad=True)
+    assert minialex.gradcheck(lambda t: local_response_norm(t, size, 1.0, 0.75, 1.0), [a],
+                              atol=1e-7, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- float32
+def test_float32_stays_float32_and_is_accurate():
+    # 256 channels of post-ReLU-sized activations with a large alpha: the
+    # float32 result and gradient agree with the float64 ones to ~1e-6
+    rng = np.random.default_rng(0)
+    a64 = np.abs(rng.standard_normal((2, 256, 5, 5))) * 10
+    g64 = rng.standard_normal(a64.shape)
+    out = {}
+    for dtype in (np.float32, np.float64):
+        a = T(a64.astype(dtype), grad=True)
+        b = local_response_norm(a, 5, 1e-2, 0.75, 2.0)
+        b.backward(g64.astype(dtype))
+        assert b.dtype == dtype and a.grad.dtype == dtype
+        out[dtype] = b.data, a.grad
+    np.testing.assert_allclose(out[np.float32][0], out[np.float64][0], rtol=2e-6)
+    g32, g64_ = out[np.float32][1], out[np.float64][1]
+    np.testing.assert_allclose(g32, g64_, rtol=1e-4, atol=1e-6 * np.abs(g64_).max())
+
+
+def test_no_grad_gives_the_same_values_and_no_graph():
+    a = np.random.default_rng(1).standard_normal((2, 7, 3, 3)).astype(np.float32)
+    b = local_response_norm(T(a, grad=True), 4, 0.3, 0.75, 1.5)
+    with minialex.no_grad():
+        b0 = local_response_norm(T(a, grad=True), 4, 0.3, 0.75, 1.5)
+    np.testing.assert_array_equal(b0.data, b.data)
+    assert b0.creator is None and b.creator is not None
+
+
+def test_module_matches_the_function():
+    lrn = nn.LocalResponseNorm()
+    assert (lrn.size, lrn.alpha, lrn.beta, lrn.k) == (5, 1e-4, 0.75, 2.0)    # the paper's
+    assert lrn.parameters() == [] and "alpha=0.0001" in repr(lrn)
+    a = T(np.random.default_rng(2).standard_normal((2, 9, 4, 4)).astype(np.float32))
+    np.testing.assert_array_equal(lrn(a).data, local_response_norm(a).data)
+    lrn = nn.LocalResponseNorm(4, 0.5, 0.5, 1.0)
+    np.testing.assert_array_equal(lrn(a).data, local_response_norm(a, 4, 0.5, 0.5, 1.0).data)
+
+
+# ---------------------------------------------------------------- errors
+A4 = np.ones((1, 3, 2, 2), np.float32)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: local_response_norm(T(np.ones((3, 2, 2), np.float32))), ValueError, ["(3, 2, 2)", "(N, C, H, W)"]),
+    (lambda: local_response_norm(T(A4.astype(np.int32))), TypeError, ["int32", "float32"]),
+    (lambda: local_response_norm(T(A4), size=0), ValueError, ["size=0", ">= 1"]),
+    (lambda: local_response_norm(T(A4), size=2.5), TypeError, ["size=2.5"]),
+    (lambda: local_response_norm(T(A4), alpha=-1e-4), ValueError, ["alpha=-0.0001"]),
+    (lambda: local_response_norm(T(A4), k=0), ValueError, ["k=0", "> 0"]),
+    (lambda: local_response_norm(T(A4), beta=float("inf")), ValueError, ["beta=inf"]),
+    (lambda: local_response_norm(T(A4), beta="3/4"), TypeError, ["beta='3/4'"]),
+    (lambda: nn.LocalResponseNorm(size=-1), ValueError, ["size=-1"]),
+    (lambda: nn.LocalResponseNorm(k=float("nan")), ValueError, ["k=nan"]),
+])
+def test_errors_name_the_bad_value(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value)
+
+
+# ---------------------------------------------------------------- PyTorch parity
+ALEXNET_LRNS = [  # (C, H) of every normalized map: CIFAR small/half/paper, ImageNet
+    (32, 28), (64, 13), (48, 28), (128, 13), (96, 28), (256, 13), (96, 55), (256, 27)]
+
+
+@pytest.mark.parametrize("c, h", ALEXNET_LRNS)
+@pytest.mark.parametrize("size, alpha, beta, k", [(5, 1e-4, 0.75, 2.0), (4, 0.05, 0.6, 1.0),
+                                                  (7, 0.02, 1.2, 3.0)])
+def test_matches_torch_at_alexnet_shapes(c, h, size, alpha, beta, k):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(c + h + size)
+    a = np.abs(rng.standard_normal((2, c, h, h))).astype(np.float32) * 5   # ReLU-like, large
+    gy = rng.standard_normal(a.shape).astype(np.float32)
+    t = T(a, grad=True)
+    b = local_response_norm(t, size, alpha, beta, k)
+    b.backward(gy)
+    ta = torch.tensor(a, requires_grad=True)
+    tb = torch.nn.functional.local_response_norm(ta, size, alpha=alpha * size, beta=beta, k=k)
+    tb.backward(torch.tensor(gy))
+    np.testing.assert_allclose(b.data, tb.detach().numpy(), rtol=1e-4, atol=1e-6)
+    tg = ta.grad.numpy()
+    np.testing.assert_allclose(t.grad, tg, rtol=1e-4, atol=1e-5 * np.abs(tg).max())
+
+
+# ---------------------------------------------------------------- GPU
+@pytest.mark.gpu
+@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a GPU")
+def test_cuda_matches_cpu():
+    rng = np.random.default_rng(4)
+    a = np.abs(rng.standard_normal((4, 40, 13, 13))).astype(np.float32) * 5
+    gy = rng.standard_normal(a.shape).astype(np.float32)
+    for size, alpha in [(5, 1e-4), (4, 0.05), (7, 0.5)]:
+        t_cpu, t_gpu = T(a, grad=True), Tensor(a, requires_grad=True, device="cuda:0")
+        b_cpu = local_response_norm(t_cpu, size, alpha, 0.75, 2.0)
+        b_gpu = local_response_norm(t_gpu, size, alpha, 0.75, 2.0)
+        b_cpu.backward(gy)
+        b_gpu.backward(gy)
+        assert b_gpu.device == t_gpu.device and b_gpu.dtype == np.float32
+        np.testing.assert_allclose(b_gpu.numpy(), b_cpu.data, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(t_gpu.grad.get(), t_cpu.grad, rtol=1e-4,
+                                   atol=1e-5 * np.abs(t_cpu.grad).max())
