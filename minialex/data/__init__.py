@@ -12,3 +12,4 @@ from .transforms import (CenterCrop, Compose, Normalize, RandomCrop, RandomFlip,
                          ToFloat32, ToNCHWFloat32, center_crop, channel_mean, channel_std, crop,
                          mean_image, normalize, random_crop, random_flip, ten_crop, to_float32,
                          to_nchw_float32)
+from .loader import DataLoader
