@@ -92,17 +92,19 @@ def build_data(args, pca_state=None):
         x_train, y_train = x_train[:args.subset], y_train[:args.subset]
     if args.test_subset:
         x_test, y_test = x_test[:args.test_subset], y_test[:args.test_subset]
+    # the paper subtracts the training set's mean activity and keeps raw
+    # pixel units (0..255), the scale its LRN constants were chosen for
     mean = D.channel_mean(x_train)
-    steps = [D.random_crop(28), D.random_flip()]
+    steps = [D.random_crop(28), D.random_flip(), D.to_float32()]
     if not args.no_pca:
         steps.append(D.PCAColor.fit(x_train, std=0.1))
-    steps += [D.normalize(mean)]
+    steps += [D.normalize(mean), D.to_nchw_float32()]
     train = D.DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True,
                          seed=args.seed, drop_last=True, transform=D.Compose(steps))
-    test = D.DataLoader(x_test, y_test, batch_size=500, shuffle=False,
-                        transform=D.Compose([D.center_crop(28), D.normalize(mean)]))
-    test10 = D.DataLoader(x_test, y_test, batch_size=250, shuffle=False,
-                          transform=D.Compose([D.ten_crop(28), D.normalize(mean)]))
+    test = D.DataLoader(x_test, y_test, batch_size=500, shuffle=False, transform=D.Compose(
+        [D.center_crop(28), D.to_float32(), D.normalize(mean), D.to_nchw_float32()]))
+    test10 = D.DataLoader(x_test, y_test, batch_size=250, shuffle=False, transform=D.Compose(
+        [D.ten_crop(28), D.to_float32(), D.normalize(mean), D.to_nchw_float32()]))
     return train, test, test10, classes
 
 
