@@ -71,21 +71,27 @@ def test_im2col_by_hand():
     x2 = np.arange(2 * 2 * 3 * 3, dtype=np.float32).reshape(2, 2, 3, 3)
     cols2 = im2col(x2, 1, stride=2, padding=1)
     assert cols2.shape == (2, 2 * 3 * 3)
-    # channel 0 of image 0: padded positions (0,0)=0 (0,2)=x[0,1]... -> x[::, ::] at (-1, 1)
-    np.testing.assert_array_equal(cols2[0, :9].reshape(3, 3), [[0, 0, 0], [0, 4, 0], [0, 0, 0]])
-    np.testing.assert_array_equal(cols2[1, 9:].reshape(3, 3), [[0, 0, 0], [0, 31, 0], [0, 0, 0]])
+    # columns are (oh, ow, n), the image fastest: image 0 is every other column.
+    # Channel 0 of image 0 reads padded (0,0), (0,2), ..., (4,4): only (2,2),
+    # which is x[0, 0, 1, 1] = 4, is inside the image.
+    np.testing.assert_array_equal(cols2[0, 0::2].reshape(3, 3), [[0, 0, 0], [0, 4, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(cols2[1, 1::2].reshape(3, 3), [[0, 0, 0], [0, 31, 0], [0, 0, 0]])
 
 
 def test_im2col_layout_formula():
+    # every entry against the documented formula, by brute force
     rng = np.random.default_rng(1)
     N, C, H, W, (kh, kw), (sh, sw), (ph, pw) = 2, 3, 5, 7, (2, 3), (2, 1), (1, 0)
     x = rng.standard_normal((N, C, H, W))
     cols = im2col(Tensor(x), (kh, kw), (sh, sw), (ph, pw))
     OH, OW = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    assert (OH, OW) == (3, 5) and cols.shape == (C * kh * kw, OH * OW * N)
+    assert cols.dtype == np.float64
     xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    for c, i, j, n, oh, ow in [(0, 0, 0, 0, 0, 0), (2, 1, 2, 1, 2, 4), (1, 0, 1, 1, 1, 3)]:
-        assert cols[(c * kh + i) * kw + j, (n * OH + oh) * OW + ow] == xpad[n, c, sh * oh + i, sw * ow + j]
-    assert cols.shape == (C * kh * kw, N * OH * OW) and cols.dtype == np.float64
+    expected = np.empty_like(cols)
+    for c, i, j, oh, ow, n in np.ndindex(C, kh, kw, OH, OW, N):
+        expected[(c * kh + i) * kw + j, (oh * OW + ow) * N + n] = xpad[n, c, sh * oh + i, sw * ow + j]
+    np.testing.assert_array_equal(cols, expected)
 
 
 def test_col2im_counts_windows():

@@ -26,6 +26,8 @@ arrays; a backward pass skips every product whose gradient is not needed
 Every function here uses the array module of its input (NumPy or CuPy).
 """
 
+import numpy
+
 from ..autograd import Function, Tensor
 from ..backend import get_array_module
 
@@ -77,33 +79,64 @@ def _data(a):
     return a.data if isinstance(a, Tensor) else a
 
 
+# ---------------------------------------------------------------- layouts
+# Inside this file images are kept "CHWN": (C, H, W, N), the batch index
+# fastest. A kernel offset (i, j) then selects, for each channel and output
+# row, OW*N numbers that lie next to each other in memory, so im2col and
+# col2im move long contiguous runs instead of rows of OW numbers.
+_BLOCK = 1 << 16            # numbers per block of the NCHW <-> CHWN transposes
+
+
+def _to_chwn(x, padding):
+    """(N, C, H, W) -> (C, H + 2*ph, W + 2*pw, N), zero-padded, contiguous."""
+    xp, (N, C, H, W), (ph, pw) = get_array_module(x), x.shape, padding
+    if not (ph or pw):
+        return xp.ascontiguousarray(x.transpose(1, 2, 3, 0))
+    out = xp.zeros((C, H + 2 * ph, W + 2 * pw, N), dtype=x.dtype)
+    out[:, ph:ph + H, pw:pw + W, :] = x.transpose(1, 2, 3, 0)
+    return out
+
+
+def _to_nchw(a):
+    """(C, H, W, N) -> (N, C, H, W), contiguous. Copied a block of channels
+    at a time: each block is read and written while it sits in the cache
+    (one big strided copy is several times slower on the CPU)."""
+    xp, (C, H, W, N) = get_array_module(a), a.shape
+    out = xp.empty((N, C, H, W), dtype=a.dtype)
+    step = C if xp is not numpy else max(1, _BLOCK // max(1, H * W * N))
+    for c in range(0, C, step):
+        out[:, c:c + step] = a[c:c + step].transpose(3, 0, 1, 2)
+    return out
+
+
 # ---------------------------------------------------------------- im2col / col2im
-def _im2col(x, k, s, p, out_hw):
-    """x (N, C, H, W) -> cols (C, kh, kw, N, OH, OW); see :func:`im2col`."""
-    xp = get_array_module(x)
-    (N, C, H, W), (kh, kw), (sh, sw), (ph, pw), (OH, OW) = x.shape, k, s, p, out_hw
-    if ph or pw:                                   # pad once
-        padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-        padded[:, :, ph:ph + H, pw:pw + W] = x
-    else:
-        padded = x
-    src = padded.transpose(1, 0, 2, 3)             # (C, N, Hp, Wp), a view
-    cols = xp.empty((C, kh, kw, N, OH, OW), dtype=x.dtype)
-    for i in range(kh):                            # one strided copy per kernel offset
+def _windows(k, s, out_hw):
+    """For each kernel offset (i, j): the slices of a padded (C, Hp, Wp, N)
+    image that the offset reads, ``[:, i : i + sh*OH : sh, j : j + sw*OW : sw, :]``."""
+    (kh, kw), (sh, sw), (OH, OW) = k, s, out_hw
+    for i in range(kh):
         for j in range(kw):
-            cols[:, i, j] = src[:, :, i:i + sh * OH:sh, j:j + sw * OW:sw]
+            yield i, j, (slice(None), slice(i, i + sh * OH, sh), slice(j, j + sw * OW, sw))
+
+
+def _im2col(xb, k, s, out_hw):
+    """Padded xb (C, Hp, Wp, N) -> cols (C, kh, kw, OH, OW, N): one strided
+    copy per kernel offset, into one preallocated array."""
+    xp, C, N = get_array_module(xb), xb.shape[0], xb.shape[3]
+    cols = xp.empty((C, k[0], k[1], out_hw[0], out_hw[1], N), dtype=xb.dtype)
+    for i, j, window in _windows(k, s, out_hw):
+        cols[:, i, j] = xb[window]
     return cols
 
 
-def _col2im(cols, x_shape, k, s, p, out_hw):
-    """cols (C, kh, kw, N, OH, OW) -> (N, C, H, W); see :func:`col2im`."""
+def _col2im(cols, padded_shape, k, s, out_hw):
+    """cols (C, kh, kw, OH, OW, N) -> padded (C, Hp, Wp, N): the same slices
+    as :func:`_im2col`, added instead of copied."""
     xp = get_array_module(cols)
-    (N, C, H, W), (kh, kw), (sh, sw), (ph, pw), (OH, OW) = x_shape, k, s, p, out_hw
-    padded = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
-    for i in range(kh):                            # the same slices as _im2col, added
-        for j in range(kw):
-            padded[:, :, i:i + sh * OH:sh, j:j + sw * OW:sw] += cols[:, i, j]
-    return xp.ascontiguousarray(padded[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3))
+    out = xp.zeros(padded_shape, dtype=cols.dtype)
+    for i, j, window in _windows(k, s, out_hw):
+        out[window] += cols[:, i, j]
+    return out
 
 
 def im2col(x, kernel_size, stride=1, padding=0):
@@ -112,14 +145,16 @@ def im2col(x, kernel_size, stride=1, padding=0):
     Layout (exact): with ``xpad`` = x zero-padded by ``padding`` on both
     sides of H and W,
 
-        cols[(c*kh + i)*kw + j, (n*OH + oh)*OW + ow] = xpad[n, c, sh*oh + i, sw*ow + j]
+        cols[(c*kh + i)*kw + j, (oh*OW + ow)*N + n] = xpad[n, c, sh*oh + i, sw*ow + j]
 
     Rows run over (channel, kernel row, kernel column): the order of
     ``weight.reshape(C_out, C*kh*kw)``, so ``weight2d @ cols`` is the
-    convolution, laid out (C_out, N, OH, OW). Columns run over (image,
-    output row, output column). Channels are the slowest row index, so the
-    rows of group g are one block and ``cols.reshape(G, C//G*kh*kw, -1)``
-    is a view. A pixel appears once per window that covers it.
+    convolution, laid out (C_out, OH, OW, N). Columns run over (output row,
+    output column, image), the image fastest: each kernel offset then copies
+    runs of OW*N neighbouring numbers (fast), and the product needs one
+    transpose to become NCHW. Channels are the slowest row index, so the
+    rows of group g are one block: ``cols.reshape(G, C//G*kh*kw, -1)`` is a
+    view. A pixel appears once per window that covers it.
 
     Args:
         x: (N, C, H, W) float array (NumPy or CuPy) or Tensor (its data is used).
@@ -127,7 +162,7 @@ def im2col(x, kernel_size, stride=1, padding=0):
             padding 0.
 
     Returns:
-        Array (C*kh*kw, N*OH*OW) of x's dtype and array module, where
+        Array (C*kh*kw, OH*OW*N) of x's dtype and array module, where
         ``OH = (H + 2*ph - kh) // sh + 1``, ``OW`` likewise.
 
     Raises:
@@ -141,7 +176,7 @@ def im2col(x, kernel_size, stride=1, padding=0):
     """
     x = _data(x)
     k, s, p, out_hw = _check_geometry(x.shape, kernel_size, stride, padding, "im2col")
-    cols = _im2col(x, k, s, p, out_hw)
+    cols = _im2col(_to_chwn(x, p), k, s, out_hw)
     return cols.reshape(x.shape[1] * k[0] * k[1], -1)
 
 
@@ -149,10 +184,10 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     """The adjoint (transpose) of :func:`im2col`: scatter-add columns back
     onto the pixels they were copied from.
 
-    For cols laid out as in :func:`im2col` (shape (C*kh*kw, N*OH*OW)),
+    For cols laid out as in :func:`im2col` (shape (C*kh*kw, OH*OW*N)),
     returns ``dx`` (N, C, H, W) with
 
-        dx[n, c, y, x] = sum of cols[(c*kh + i)*kw + j, (n*OH + oh)*OW + ow]
+        dx[n, c, y, x] = sum of cols[(c*kh + i)*kw + j, (oh*OW + ow)*N + n]
                          over all (i, j, oh, ow) with sh*oh + i - ph == y
                          and sw*ow + j - pw == x
 
@@ -163,7 +198,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     reads (when ``H + 2p - k`` is not a multiple of the stride) get 0.
 
     Args:
-        cols: (C*kh*kw, N*OH*OW) float array (NumPy or CuPy) or Tensor.
+        cols: (C*kh*kw, OH*OW*N) float array (NumPy or CuPy) or Tensor.
         x_shape: (N, C, H, W), the shape of the image the columns came from.
         kernel_size, stride, padding: as given to :func:`im2col`.
 
@@ -177,13 +212,14 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     cols = _data(cols)
     x_shape = tuple(int(d) for d in x_shape)
     k, s, p, (OH, OW) = _check_geometry(x_shape, kernel_size, stride, padding, "col2im")
-    N, C = x_shape[0], x_shape[1]
-    expected = (C * k[0] * k[1], N * OH * OW)
+    N, C, H, W = x_shape
+    expected = (C * k[0] * k[1], OH * OW * N)
     if tuple(cols.shape) != expected:
         raise ValueError(f"col2im: cols has shape {tuple(cols.shape)}, but im2col of an input "
                          f"{x_shape} with kernel {k}, stride {s}, padding {p} gives {expected}")
-    cols6 = cols.reshape(C, k[0], k[1], N, OH, OW)
-    return _col2im(cols6, x_shape, k, s, p, (OH, OW))
+    padded = _col2im(cols.reshape(C, k[0], k[1], OH, OW, N),
+                     (C, H + 2 * p[0], W + 2 * p[1], N), k, s, (OH, OW))
+    return _to_nchw(padded[:, p[0]:p[0] + H, p[1]:p[1] + W, :])
 
 
 # ---------------------------------------------------------------- the op
@@ -191,13 +227,13 @@ class Conv2d(Function):
     """y = conv(x, W) + b, grouped, by im2col and one matmul per group.
 
     Shapes: x (N, C, H, W), W (C_out, C/G, kh, kw), b (C_out,),
-    y (N, C_out, OH, OW); K = C/G*kh*kw, P = N*OH*OW.
+    y (N, C_out, OH, OW); K = C/G*kh*kw, P = OH*OW*N.
 
     Forward. With X = im2col(x) viewed as (G, K, P) and W viewed as
-    (G, C_out/G, K), each group is a matrix product
+    (G, C_out/G, K), each group is one matrix product
 
-        Y_g = W_g @ X_g          (C_out/G, P)
-        y[n, o, oh, ow] = Y[o, (n, oh, ow)] + b[o]
+        Y_g = W_g @ X_g          (C_out/G, P), i.e. Y is (C_out, OH, OW, N)
+        y[n, o, oh, ow] = Y[o, (oh, ow, n)] + b[o]
 
     Backward (the Linear layer's rules, per group, plus the im2col adjoint).
     Y_g[o, q] = sum_r W_g[o, r] X_g[r, q], so
@@ -219,38 +255,42 @@ class Conv2d(Function):
         xp, G = self.device.xp, self.groups
         (N, _, H, W_in), (C_out, _, kh, kw) = x.shape, W.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
-        OH, OW = conv_output_size(H, kh, sh, ph), conv_output_size(W_in, kw, sw, pw)
-        cols = _im2col(x, (kh, kw), self.stride, self.padding, (OH, OW))  # (C,kh,kw,N,OH,OW)
-        P = N * OH * OW
-        w3 = xp.ascontiguousarray(W).reshape(G, C_out // G, -1)          # (G, C_out/G, K)
-        y = xp.matmul(w3, cols.reshape(G, w3.shape[2], P))              # (G, C_out/G, P)
-        y_nchw = y.reshape(C_out, N, OH * OW).transpose(1, 0, 2)
-        out = xp.empty((N, C_out, OH, OW), dtype=x.dtype)
-        if b is None:
-            out.reshape(N, C_out, OH * OW)[...] = y_nchw
-        else:                                                  # transpose and bias, one pass
-            xp.add(y_nchw, b.reshape(1, C_out, 1), out=out.reshape(N, C_out, OH * OW))
-        self.cols, self.w3, self.x_shape, self.w_shape = cols, w3, x.shape, W.shape
-        return out
+        out_hw = conv_output_size(H, kh, sh, ph), conv_output_size(W_in, kw, sw, pw)
+        cols = _im2col(_to_chwn(x, self.padding), (kh, kw), self.stride, out_hw)
+        w3 = xp.ascontiguousarray(W).reshape(G, C_out // G, -1)           # (G, C_out/G, K)
+        Y = xp.matmul(w3, cols.reshape(G, w3.shape[2], -1))             # (G, C_out/G, P)
+        if b is not None:
+            Y += b.reshape(G, C_out // G, 1)
+        needs = self.needs_input_grad
+        self.x, self.w3, self.w_shape = x, w3, W.shape
+        self.cols = cols if needs[1] else None          # only dL/dW reads the columns
+        return _to_nchw(Y.reshape(C_out, out_hw[0], out_hw[1], N))
 
     def backward(self, gy):
         xp, G = self.device.xp, self.groups
         N, C_out, OH, OW = gy.shape
-        cols, w3 = self.cols, self.w3
-        K, P = w3.shape[2], N * OH * OW
-        # (N, C_out, OH, OW) -> (C_out, N, OH*OW): the layout of Y
-        gY = xp.ascontiguousarray(gy.reshape(N, C_out, OH * OW).transpose(1, 0, 2))
-        gY = gY.reshape(G, C_out // G, P)
-        needs = self.needs_input_grad
+        needs, w3, k = self.needs_input_grad, self.w3, self.w_shape[2:]
+        gY = xp.ascontiguousarray(gy.transpose(1, 2, 3, 0))           # (C_out, OH, OW, N)
+        gY = gY.reshape(G, C_out // G, -1)
         gx = gW = gb = None
-        if needs[1]:
-            gW = xp.matmul(gY, cols.reshape(G, K, P).transpose(0, 2, 1)).reshape(self.w_shape)
         if len(needs) == 3 and needs[2]:
-            gb = gY.reshape(C_out, P).sum(axis=1)
+            gb = gY.reshape(C_out, -1).sum(axis=1)
+        cols = self.cols
+        if needs[1]:
+            if cols is None:     # a second backward (retain_graph): rebuild the columns
+                cols = _im2col(_to_chwn(self.x, self.padding), k, self.stride, (OH, OW))
+            gW = xp.matmul(gY, cols.reshape(G, w3.shape[2], -1).transpose(0, 2, 1))
+            gW = gW.reshape(self.w_shape)
         if needs[0]:
-            gcols = xp.matmul(w3.transpose(0, 2, 1), gY).reshape(cols.shape)  # (G, K, P)
-            gx = _col2im(gcols, self.x_shape, self.w_shape[2:], self.stride, self.padding,
-                         (OH, OW))
+            # dL/dX has the columns' shape; once dL/dW is done their memory is free
+            # to hold it (a fresh array of that size costs as much as the copy)
+            gcols = xp.matmul(w3.transpose(0, 2, 1), gY,
+                              out=None if cols is None else cols.reshape(G, w3.shape[2], -1))
+            self.cols = None
+            (_, C, H, W), (ph, pw) = self.x.shape, self.padding
+            padded = _col2im(gcols.reshape(C, k[0], k[1], OH, OW, N),
+                             (C, H + 2 * ph, W + 2 * pw, N), k, self.stride, (OH, OW))
+            gx = _to_nchw(padded[:, ph:ph + H, pw:pw + W, :])
         return (gx, gW, gb) if len(needs) == 3 else (gx, gW)
 
 
