@@ -199,17 +199,21 @@ def test_module_matches_the_function_and_has_no_parameters():
 
 
 # ---------------------------------------------------------------- errors
+def Z(shape=(1, 1, 5, 5), dtype=np.float32):
+    return T(np.zeros(shape, dtype))
+
+
 @pytest.mark.parametrize("call, error, words", [
-    (lambda: max_pool2d(T(np.zeros((3, 5, 5), np.float32)), 3, 2), ValueError, ["(3, 5, 5)", "(N, C, H, W)"]),
-    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.int64)), 3, 2), TypeError, ["int64", "float32"]),
-    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 3, 2, 2), ValueError, ["padding=(2, 2)", "(1, 1)"]),
-    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 3, 2, -1), ValueError, ["padding=(-1, -1)"]),
-    (lambda: max_pool2d(T(np.zeros((1, 1, 2, 5), np.float32)), 3, 2), ValueError, ["(3, 3)", "larger", "(2, 5)"]),
-    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 0), ValueError, ["kernel_size=0"]),
-    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 3, 0), ValueError, ["stride=(0, 0)"]),
-    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 2.5), TypeError, ["kernel_size=2.5"]),
-    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), (3, 3, 3)), TypeError, ["(3, 3, 3)"]),
-    (lambda: max_pool2d(T(np.zeros((1, 1, 5, 5), np.float32)), 3, "2"), TypeError, ["stride='2'"]),
+    (lambda: max_pool2d(Z((3, 5, 5)), 3, 2), ValueError, ["(3, 5, 5)", "(N, C, H, W)"]),
+    (lambda: max_pool2d(Z(dtype=np.int64), 3, 2), TypeError, ["int64", "float32"]),
+    (lambda: max_pool2d(Z(), 3, 2, 2), ValueError, ["padding=(2, 2)", "(1, 1)"]),
+    (lambda: max_pool2d(Z(), 3, 2, -1), ValueError, ["padding=(-1, -1)"]),
+    (lambda: max_pool2d(Z((1, 1, 2, 5)), 3, 2), ValueError, ["(3, 3)", "larger", "(2, 5)"]),
+    (lambda: max_pool2d(Z(), 0), ValueError, ["kernel_size=0"]),
+    (lambda: max_pool2d(Z(), 3, 0), ValueError, ["stride=(0, 0)"]),
+    (lambda: max_pool2d(Z(), 2.5), TypeError, ["kernel_size=2.5"]),
+    (lambda: max_pool2d(Z(), (3, 3, 3)), TypeError, ["(3, 3, 3)"]),
+    (lambda: max_pool2d(Z(), 3, "2"), TypeError, ["stride='2'"]),
     (lambda: nn.MaxPool2d(3, 2, padding=2), ValueError, ["padding=(2, 2)"]),
     (lambda: nn.MaxPool2d(3, True), TypeError, ["stride=True"]),
 ])

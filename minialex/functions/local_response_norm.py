@@ -2,9 +2,11 @@
 
 import numbers
 
+import numpy
+
 from ..autograd import Function
 
-# Channels per block of the banded matrix product (see ``_band_sum``).
+# Channels per block of the banded matrix product on the CPU (see ``_band_sum``).
 _BLOCK = 16
 
 
@@ -37,10 +39,11 @@ def _band_sum(xp, buf, size, scale):
     block [c0, c1) needs only input channels [c0, c1 + size - 1), and every
     block uses the same small band matrix. One BLAS call per block (a loop
     over channel blocks, never over pixels) reads each input about once.
+    On a GPU multiply-adds are cheap and launches are not: one block.
     """
     n, cp, h, w = buf.shape
     c = cp - size + 1
-    b = min(_BLOCK, c)
+    b = max(1, min(_BLOCK, c) if xp is numpy else c)
     rows = xp.arange(b)[:, None]
     cols = xp.arange(b + size - 1)[None, :]
     band = ((cols >= rows) & (cols < rows + size)).astype(buf.dtype) * buf.dtype.type(scale)
@@ -70,6 +73,8 @@ class LocalResponseNorm(Function):
     Forward and backward are the same sliding sum (``_band_sum``), the
     backward one with the window's front and back swapped (A transposed).
     Saved for backward: d, d^-beta and b (the input a is kept by the graph).
+    Large temporaries are reused in place (d^-beta goes into the squares'
+    buffer): a fresh array costs page faults on top of the pass itself.
     """
 
     def __init__(self, size, alpha, beta, k):
@@ -79,27 +84,25 @@ class LocalResponseNorm(Function):
         xp, dt = self.device.xp, a.dtype.type
         front, _ = _windows(self.size)
         buf, mid = _padded(xp, a.shape, self.size, front, a.dtype)
-        xp.multiply(a, a, out=mid)
+        xp.multiply(a, a, out=mid)                        # a_j^2
         d = _band_sum(xp, buf, self.size, self.alpha)     # alpha * sum a_j^2
-        del buf, mid
         d += dt(self.k)
-        r = xp.power(d, dt(-self.beta))                   # d^-beta
+        r = xp.power(d, dt(-self.beta), out=mid)          # d^-beta, in buf's memory
         b = a * r
         if self.needs_input_grad[0]:
             self.a, self.d, self.r, self.b = a, d, r, b
         return b
 
     def backward(self, g):
-        xp, dt = self.device.xp, g.dtype.type
+        xp = self.device.xp
         _, back = _windows(self.size)
         buf, mid = _padded(xp, g.shape, self.size, back, g.dtype)  # transposed window
         xp.multiply(g, self.b, out=mid)
         xp.divide(mid, self.d, out=mid)                   # g_i b_i / d_i
-        s = _band_sum(xp, buf, self.size, -2.0 * self.alpha * self.beta)
-        del buf, mid
-        s *= self.a
-        ga = g * self.r
-        ga += s
+        ga = _band_sum(xp, buf, self.size, -2.0 * self.alpha * self.beta)
+        ga *= self.a                                      # the cross-channel part
+        xp.multiply(g, self.r, out=mid)                   # buf is free again: g_j d_j^-beta
+        ga += mid
         return ga
 
 

@@ -118,11 +118,11 @@ class MaxPool2d(Function):
         # position i*wp + j in xpad relative to the window's corner
         taps = [(i % self.sh, j % self.sw, (i // self.sh) * b + j // self.sw, i * wp + j)
                 for i in range(self.kh) for j in range(self.kw)]
-        size = n * c * a * b - max(t[2] for t in taps)    # grid points computed
+        size = max(0, n * c * a * b - max(t[2] for t in taps))    # grid points computed
         grid = xp.empty(n * c * a * b, dtype=x.dtype)
         y = grid[:size]
         p, q, s, _ = taps[0]
-        y[...] = flat[p, q, s:s + size]
+        best = flat[p, q, s:s + size]      # running maximum: offset (0, 0) first
         track = self.needs_input_grad[0]
         if track:  # position of the running maximum, in the smallest dtype that holds it
             code = self._code_dtype(xp, wp)
@@ -130,11 +130,13 @@ class MaxPool2d(Function):
             at, better, pos = grid_at[:size], xp.empty(size, dtype=bool), xp.empty(size, dtype=code)
         for p, q, s, offset in taps[1:]:
             v = flat[p, q, s:s + size]
-            if track:  # at = offset where v > y: offset exceeds every earlier one
-                xp.greater(v, y, out=better)
+            if track:  # at = offset where v > best: offset exceeds every earlier one
+                xp.greater(v, best, out=better)
                 xp.multiply(better, code(offset), out=pos)
                 xp.maximum(at, pos, out=at)
-            xp.maximum(y, v, out=y)
+            best = xp.maximum(best, v, out=y)
+        if len(taps) == 1:
+            y[...] = best
         keep = (slice(None), slice(None), slice(0, self.oh), slice(0, self.ow))
         if track:
             self.argmax = xp.ascontiguousarray(grid_at.reshape(n, c, a, b)[keep])
@@ -152,9 +154,11 @@ class MaxPool2d(Function):
         n, c, h, w = self.x_shape
         hp, wp = self._padded_size(h, w)
         # flat index in xpad of each output's argmax: plane + window corner + offset
-        corner = (xp.arange(self.oh)[:, None] * (self.sh * wp)
-                  + xp.arange(self.ow)[None, :] * self.sw)
-        index = xp.arange(n * c).reshape(-1, 1, 1) * (hp * wp) + corner
+        # (int32 when it fits: half the memory traffic of int64)
+        it = xp.int32 if n * c * hp * wp < 2**31 else xp.int64
+        corner = (xp.arange(self.oh, dtype=it)[:, None] * it(self.sh * wp)
+                  + xp.arange(self.ow, dtype=it)[None, :] * it(self.sw))
+        index = xp.arange(n * c, dtype=it).reshape(-1, 1, 1) * it(hp * wp) + corner
         index += self.argmax.reshape(index.shape)
         gpad = xp.zeros((n, c, hp, wp), dtype=gy.dtype)
         xp.add.at(gpad.reshape(-1), index.reshape(-1), gy.reshape(-1))
