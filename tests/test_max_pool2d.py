@@ -169,7 +169,7 @@ def test_gradcheck(n, c, h, w, kh, kw, sh, sw, ph, pw, ceil_mode, seed):
     rng = np.random.default_rng(seed)
     x = T(rng.permutation(n * c * h * w).reshape(n, c, h, w) * 0.1 - 1.0, grad=True)
     f = lambda t: max_pool2d(t, (kh, kw), (sh, sw), (ph, pw), ceil_mode)
-    assert minialex.gradcheck(f, [x], atol=1e-8, rtol=1e-6)
+    assert minialex.gradcheck(f, [x], atol=1e-6, rtol=1e-5)   # wrong routing is off by O(1)
 
 
 # ---------------------------------------------------------------- dtypes, modes, module
