@@ -158,12 +158,21 @@ def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     in general ``alpha_torch = alpha_ours * size`` and
     ``alpha_ours = alpha_torch / size`` (size, beta and k are the same).
 
+    Gradient: in closed form, derived in :class:`LocalResponseNorm`; it uses
+    the transposed window (i - (size-1)//2 .. i + size//2), which differs
+    from the forward window for even sizes. The window sums are banded
+    matrix products (no cumulative-sum differences, so no float32
+    cancellation).
+
     Raises:
         ValueError: x is not 4-D; size < 1; alpha < 0 or not finite; k <= 0
             or not finite (the denominator must stay positive); beta not
             finite.
         TypeError: x is not floating point (e.g. integer images); size not
             an int; alpha, beta or k not a real number.
+
+    Source: Krizhevsky et al. 2012, section 3.3 (k = 2, n = 5,
+    alpha = 1e-4, beta = 0.75, applied after the ReLU of conv1 and conv2).
     """
     if x.ndim != 4:
         raise ValueError(f"local_response_norm expects x of shape (N, C, H, W), got shape "

@@ -193,6 +193,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
             input (H + 2p < kh or W + 2p < kw).
         TypeError: x is not floating point (e.g. integer images);
             kernel_size, stride or padding not an int or a pair of ints.
+
+    Source: Krizhevsky et al. 2012, section 3.4 ("Overlapping Pooling":
+    z = 3, s = 2 lowered their top-1 error by 0.4% against z = s = 2), after
+    conv1, conv2 and conv5.
     """
     if x.ndim != 4:
         raise ValueError(f"max_pool2d expects x of shape (N, C, H, W), got shape "
