@@ -97,16 +97,42 @@ def _to_chwn(x, padding):
     return out
 
 
-def _to_nchw(a):
-    """(C, H, W, N) -> (N, C, H, W), contiguous. Copied a block of channels
-    at a time: each block is read and written while it sits in the cache
-    (one big strided copy is several times slower on the CPU)."""
+def _to_nchw(a, bias=None):
+    """(C, H, W, N) -> (N, C, H, W) contiguous, plus ``bias[c]`` if given.
+    Copied a block of channels at a time: each block is read and written
+    while it sits in the cache (one big strided copy is several times slower
+    with NumPy; CuPy does it in one go)."""
     xp, (C, H, W, N) = get_array_module(a), a.shape
     out = xp.empty((N, C, H, W), dtype=a.dtype)
     step = C if xp is not numpy else max(1, _BLOCK // max(1, H * W * N))
     for c in range(0, C, step):
-        out[:, c:c + step] = a[c:c + step].transpose(3, 0, 1, 2)
+        block = a[c:c + step].transpose(3, 0, 1, 2)
+        if bias is None:
+            out[:, c:c + step] = block
+        else:
+            xp.add(block, bias[c:c + step].reshape(-1, 1, 1), out=out[:, c:c + step])
     return out
+
+
+# A column array is the biggest thing a convolution makes (kh*kw times its
+# input). Fresh memory of that size costs about as much again as filling it
+# (the OS maps and zeroes every page), so on the CPU a finished column array
+# is kept here and handed to the next call that needs the same shape. CuPy
+# has its own memory pool and does not use this.
+_spare_columns = {}          # (shape, dtype) -> a free NumPy array
+_MAX_SPARE = 16              # arrays kept at most (the oldest goes first)
+
+
+def _new_columns(xp, shape, dtype):
+    cols = _spare_columns.pop((shape, dtype), None) if xp is numpy else None
+    return cols if cols is not None else xp.empty(shape, dtype=dtype)
+
+
+def _free_columns(cols):
+    if isinstance(cols, numpy.ndarray):
+        _spare_columns[cols.shape, cols.dtype] = cols
+        while len(_spare_columns) > _MAX_SPARE:
+            del _spare_columns[next(iter(_spare_columns))]
 
 
 # ---------------------------------------------------------------- im2col / col2im
@@ -123,7 +149,7 @@ def _im2col(xb, k, s, out_hw):
     """Padded xb (C, Hp, Wp, N) -> cols (C, kh, kw, OH, OW, N): one strided
     copy per kernel offset, into one preallocated array."""
     xp, C, N = get_array_module(xb), xb.shape[0], xb.shape[3]
-    cols = xp.empty((C, k[0], k[1], out_hw[0], out_hw[1], N), dtype=xb.dtype)
+    cols = _new_columns(xp, (C, k[0], k[1], out_hw[0], out_hw[1], N), xb.dtype)
     for i, j, window in _windows(k, s, out_hw):
         cols[:, i, j] = xb[window]
     return cols
@@ -259,38 +285,40 @@ class Conv2d(Function):
         cols = _im2col(_to_chwn(x, self.padding), (kh, kw), self.stride, out_hw)
         w3 = xp.ascontiguousarray(W).reshape(G, C_out // G, -1)           # (G, C_out/G, K)
         Y = xp.matmul(w3, cols.reshape(G, w3.shape[2], -1))             # (G, C_out/G, P)
-        if b is not None:
-            Y += b.reshape(G, C_out // G, 1)
-        needs = self.needs_input_grad
         self.x, self.w3, self.w_shape = x, w3, W.shape
-        self.cols = cols if needs[1] else None          # only dL/dW reads the columns
-        return _to_nchw(Y.reshape(C_out, out_hw[0], out_hw[1], N))
+        self.cols = cols if self.needs_input_grad[1] else None   # only dL/dW reads them again
+        if self.cols is None:
+            _free_columns(cols)
+        return _to_nchw(Y.reshape(C_out, out_hw[0], out_hw[1], N), b)
 
     def backward(self, gy):
         xp, G = self.device.xp, self.groups
         N, C_out, OH, OW = gy.shape
         needs, w3, k = self.needs_input_grad, self.w3, self.w_shape[2:]
+        K = w3.shape[2]
         gY = xp.ascontiguousarray(gy.transpose(1, 2, 3, 0))           # (C_out, OH, OW, N)
-        gY = gY.reshape(G, C_out // G, -1)
+        gY = gY.reshape(G, C_out // G, -1)                             # (G, C_out/G, P)
         gx = gW = gb = None
         if len(needs) == 3 and needs[2]:
             gb = gY.reshape(C_out, -1).sum(axis=1)
-        cols = self.cols
+        cols, self.cols = self.cols, None
         if needs[1]:
             if cols is None:     # a second backward (retain_graph): rebuild the columns
                 cols = _im2col(_to_chwn(self.x, self.padding), k, self.stride, (OH, OW))
-            gW = xp.matmul(gY, cols.reshape(G, w3.shape[2], -1).transpose(0, 2, 1))
-            gW = gW.reshape(self.w_shape)
+            # dL/dW_g^T = X_g @ gY_g^T: the same numbers as gY_g @ X_g^T, and
+            # BLAS runs this orientation faster when C_out/G is small
+            gWt = xp.matmul(cols.reshape(G, K, -1), gY.transpose(0, 2, 1))   # (G, K, C_out/G)
+            gW = xp.ascontiguousarray(gWt.transpose(0, 2, 1)).reshape(self.w_shape)
         if needs[0]:
-            # dL/dX has the columns' shape; once dL/dW is done their memory is free
-            # to hold it (a fresh array of that size costs as much as the copy)
-            gcols = xp.matmul(w3.transpose(0, 2, 1), gY,
-                              out=None if cols is None else cols.reshape(G, w3.shape[2], -1))
-            self.cols = None
+            # dL/dX has the columns' shape; their memory is free once dL/dW is done
+            if cols is None:
+                cols = _new_columns(xp, (self.x.shape[1],) + tuple(k) + (OH, OW, N), gy.dtype)
+            gcols = xp.matmul(w3.transpose(0, 2, 1), gY, out=cols.reshape(G, K, -1))
             (_, C, H, W), (ph, pw) = self.x.shape, self.padding
-            padded = _col2im(gcols.reshape(C, k[0], k[1], OH, OW, N),
-                             (C, H + 2 * ph, W + 2 * pw, N), k, self.stride, (OH, OW))
+            padded = _col2im(gcols.reshape(cols.shape), (C, H + 2 * ph, W + 2 * pw, N),
+                             k, self.stride, (OH, OW))
             gx = _to_nchw(padded[:, ph:ph + H, pw:pw + W, :])
+        _free_columns(cols)
         return (gx, gW, gb) if len(needs) == 3 else (gx, gW)
 
 
