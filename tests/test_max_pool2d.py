@@ -156,6 +156,26 @@ def test_matches_a_loop_reference_with_many_ties(n, c, h, w, kh, kw, sh, sw, ph,
     assert gx.dtype == np.float32
 
 
+@pytest.mark.parametrize("points", [1, 50, 300])
+def test_channel_blocks_give_the_same_result(monkeypatch, points):
+    # on the CPU the forward runs over blocks of channels sized to stay in
+    # cache; force tiny blocks (one channel, or a few with a shorter last
+    # block) and compare with the loop reference, ties and padding included
+    import minialex.functions.max_pool2d as module
+    monkeypatch.setattr(module, "_CACHE_POINTS", points)
+    rng = np.random.default_rng(points)
+    for k, s, p, ceil_mode in [(3, 2, 0, False), (3, 2, 1, True), ((2, 3), (1, 2), (1, 1), True)]:
+        x = rng.integers(-1, 2, (2, 7, 9, 8)).astype(np.float32)
+        args = (k if isinstance(k, tuple) else (k, k), s if isinstance(s, tuple) else (s, s),
+                p if isinstance(p, tuple) else (p, p), ceil_mode)
+        y_ref, _ = reference_pool(x, *args)
+        gy = rng.integers(1, 10, y_ref.shape).astype(np.float32)
+        _, gx_ref = reference_pool(x, *args, gy=gy)
+        y, gx = pool_grad(x, gy, *args)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(gx, gx_ref)
+
+
 # ---------------------------------------------------------------- numerical gradients
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9),

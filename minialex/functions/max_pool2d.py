@@ -2,7 +2,13 @@
 
 import numbers
 
+import numpy
+
 from ..autograd import Function
+
+# Grid points per channel block on the CPU: the block's phases, running
+# maximum and argmax (about 25 bytes a point) then stay in a 2 MB L2 cache.
+_CACHE_POINTS = 1 << 16
 
 
 def _pair(name, value):
@@ -66,7 +72,9 @@ class MaxPool2d(Function):
     columns). Grid points with oy >= OH or ox >= OW are computed as well
     (their reads run into the next row) and thrown away. A later offset
     replaces the running maximum only when strictly greater, so ties keep
-    the first offset in row-major window order.
+    the first offset in row-major window order. On the CPU all this runs
+    per block of channels (every image and pixel of them at once), small
+    enough that the kh*kw passes hit the cache instead of memory.
 
     Backward. y = xpad[argmax], so dy/dx is 1 at the recorded argmax of the
     window and 0 elsewhere: each output sends its whole gradient to that one
@@ -84,11 +92,10 @@ class MaxPool2d(Function):
         (self.ph, self.pw), (self.oh, self.ow) = padding, out_size
 
     def _padded_size(self, h, w):
-        """(Hp, Wp): rows and columns of xpad, enough for the whole input
-        and every window, rounded up to whole phases (multiples of sh, sw)."""
-        rows = max(self.sh * (self.oh - 1) + self.kh, h + self.ph)
-        cols = max(self.sw * (self.ow - 1) + self.kw, w + self.pw)
-        return -(-rows // self.sh) * self.sh, -(-cols // self.sw) * self.sw
+        """(Hp, Wp): rows and columns of xpad, enough for the whole input and
+        every window (with no padding and floor mode, just (H, W))."""
+        return (max(self.sh * (self.oh - 1) + self.kh, h + self.ph),
+                max(self.sw * (self.ow - 1) + self.kw, w + self.pw))
 
     def _phase_slices(self, r, s, pad, n):
         """Where phase r (stride s) meets an input axis of length n: (slice of
@@ -99,49 +106,72 @@ class MaxPool2d(Function):
         count = max(0, -(-(n - first) // s))
         return slice(a0, a0 + count), slice(first, n, s)
 
-    def forward(self, x):
-        xp, dt = self.device.xp, x.dtype.type
-        n, c, h, w = x.shape
-        hp, wp = self._padded_size(h, w)
-        a, b = hp // self.sh, wp // self.sw
-        phases = xp.empty((self.sh, self.sw, n, c, a, b), dtype=x.dtype)
+    def _split(self, x, phases):
+        """Write xpad's phases: phases[p, q] = xpad[:, :, p::sh, q::sw], the
+        places outside x (padding, ceil mode's extra rows) as -inf."""
+        h, w = x.shape[2:]
+        minus_inf = x.dtype.type(-float("inf"))
         for p in range(self.sh):
             for q in range(self.sw):
                 (ra, rx), (ca, cx) = (self._phase_slices(p, self.sh, self.ph, h),
                                       self._phase_slices(q, self.sw, self.pw, w))
                 X = phases[p, q]
                 X[:, :, ra, ca] = x[:, :, rx, cx]
-                X[:, :, :ra.start] = X[:, :, ra.stop:] = dt(-xp.inf)   # padding
-                X[:, :, ra, :ca.start] = X[:, :, ra, ca.stop:] = dt(-xp.inf)
-        flat = phases.reshape(self.sh, self.sw, -1)
+                X[:, :, :ra.start] = X[:, :, ra.stop:] = minus_inf
+                X[:, :, ra, :ca.start] = X[:, :, ra, ca.stop:] = minus_inf
+
+    def forward(self, x):
+        xp = self.device.xp
+        n, c, h, w = x.shape
+        hp, wp = self._padded_size(h, w)
+        a, b = -(-hp // self.sh), -(-wp // self.sw)            # phase size, rounded up
         # window offset (i, j): its phase, its flat shift in the phase, and its
         # position i*wp + j in xpad relative to the window's corner
         taps = [(i % self.sh, j % self.sw, (i // self.sh) * b + j // self.sw, i * wp + j)
                 for i in range(self.kh) for j in range(self.kw)]
-        size = max(0, n * c * a * b - max(t[2] for t in taps))    # grid points computed
-        grid = xp.empty(n * c * a * b, dtype=x.dtype)
-        y = grid[:size]
-        p, q, s, _ = taps[0]
-        best = flat[p, q, s:s + size]      # running maximum: offset (0, 0) first
         track = self.needs_input_grad[0]
-        if track:  # position of the running maximum, in the smallest dtype that holds it
-            code = self._code_dtype(xp, wp)
-            grid_at = xp.zeros(n * c * a * b, dtype=code)
-            at, better, pos = grid_at[:size], xp.empty(size, dtype=bool), xp.empty(size, dtype=code)
-        for p, q, s, offset in taps[1:]:
-            v = flat[p, q, s:s + size]
-            if track:  # at = offset where v > best: offset exceeds every earlier one
-                xp.greater(v, best, out=better)
-                xp.multiply(better, code(offset), out=pos)
-                xp.maximum(at, pos, out=at)
-            best = xp.maximum(best, v, out=y)
-        if len(taps) == 1:
-            y[...] = best
-        keep = (slice(None), slice(None), slice(0, self.oh), slice(0, self.ow))
+        code = self._code_dtype(xp, wp)
+        y = xp.empty((n, c, self.oh, self.ow), dtype=x.dtype)
         if track:
-            self.argmax = xp.ascontiguousarray(grid_at.reshape(n, c, a, b)[keep])
+            self.argmax = xp.empty(y.shape, dtype=code)
             self.x_shape = x.shape
-        return xp.ascontiguousarray(grid.reshape(n, c, a, b)[keep])
+        # Cache blocking: each pass below streams its arrays once, so on the
+        # CPU they run over a block of channels (all images, all pixels)
+        # small enough to stay in cache; on a GPU over all channels at once.
+        block = c if xp is not numpy else max(1, min(c, _CACHE_POINTS // (n * a * b)))
+        room = block * n * a * b
+        phase_mem = xp.empty(self.sh * self.sw * room, dtype=x.dtype)
+        grid_mem = xp.empty(room, dtype=x.dtype)
+        if track:
+            at_mem, pos_mem = xp.empty(room, dtype=code), xp.empty(room, dtype=code)
+            better_mem = xp.empty(room, dtype=bool)
+        keep = (slice(None), slice(None), slice(0, self.oh), slice(0, self.ow))
+        for c0 in range(0, c, block):
+            m = min(block, c - c0)
+            g = n * m * a * b                                  # grid points of this block
+            phases = phase_mem[:self.sh * self.sw * g].reshape(self.sh, self.sw, n, m, a, b)
+            self._split(x[:, c0:c0 + m], phases)
+            flat = phases.reshape(self.sh, self.sw, g)
+            size = max(0, g - max(t[2] for t in taps))         # grid points computed
+            grid = grid_mem[:size]
+            p, q, s, _ = taps[0]
+            best = flat[p, q, s:s + size]      # running maximum: offset (0, 0) first
+            if track:  # position of the running maximum
+                at, pos, better = at_mem[:size], pos_mem[:size], better_mem[:size]
+                at[...] = 0
+            for p, q, s, offset in taps[1:]:
+                v = flat[p, q, s:s + size]
+                if track:  # at = offset where v > best: offset exceeds every earlier one
+                    xp.greater(v, best, out=better)
+                    xp.multiply(better, code(offset), out=pos)
+                    xp.maximum(at, pos, out=at)
+                best = xp.maximum(best, v, out=grid)
+            if len(taps) == 1:
+                grid[...] = best
+            y[:, c0:c0 + m] = grid_mem[:g].reshape(n, m, a, b)[keep]
+            if track:
+                self.argmax[:, c0:c0 + m] = at_mem[:g].reshape(n, m, a, b)[keep]
+        return y
 
     def _code_dtype(self, xp, wp):
         """uint8 when every offset i*wp + j fits (3x3 windows on rows of up to
@@ -162,7 +192,9 @@ class MaxPool2d(Function):
         index += self.argmax.reshape(index.shape)
         gpad = xp.zeros((n, c, hp, wp), dtype=gy.dtype)
         xp.add.at(gpad.reshape(-1), index.reshape(-1), gy.reshape(-1))
-        return gpad[:, :, self.ph:self.ph + h, self.pw:self.pw + w]
+        if (hp, wp) == (h, w):                   # no padding, no ceil-mode overhang
+            return gpad
+        return xp.ascontiguousarray(gpad[:, :, self.ph:self.ph + h, self.pw:self.pw + w])
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
