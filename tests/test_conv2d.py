@@ -300,3 +300,29 @@ def test_matches_torch(name, n, c, h, co, k, s, p, g):
         theirs = theirs.numpy()
         assert mine.dtype == np.float32
         _close(mine, theirs, np.abs(theirs).max())
+
+
+def test_threaded_copies_match_one_thread(monkeypatch):
+    # big enough that im2col, col2im and both transposes split across threads
+    from minialex.functions import conv2d as conv_module
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((16, 32, 24, 24), dtype=np.float32)
+    w = rng.standard_normal((144, 16, 5, 5), dtype=np.float32)
+    b = rng.standard_normal(144, dtype=np.float32)
+    gy = rng.standard_normal((16, 144, 11, 11), dtype=np.float32)
+    assert min(x.size, gy.size, 32 * 25 * 11 * 11 * 16) > 2 ** 18   # the threading threshold
+    results = []
+    for threads in (1, 3):
+        monkeypatch.setattr(conv_module, "_THREADS", threads)
+        X, W, B = (Tensor(a, requires_grad=True) for a in (x, w, b))
+        y = conv2d(X, W, B, stride=2, padding=1, groups=2)
+        y.backward(gy)
+        results.append((y.data, X.grad, W.grad, B.grad))
+    assert conv_module._pool is not None
+    for one, many in zip(*results):
+        np.testing.assert_array_equal(one, many)
+    # and the numbers are right: against a direct sum over one window
+    xpad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))).astype(np.float64)
+    n, o, oh, ow = 5, 100, 4, 8                    # output channel 100 is in group 1
+    window = xpad[n, 16:32, 2 * oh:2 * oh + 5, 2 * ow:2 * ow + 5]
+    np.testing.assert_allclose(results[0][0][n, o, oh, ow], (window * w[o]).sum() + b[o], rtol=1e-4)

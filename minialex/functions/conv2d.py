@@ -26,6 +26,9 @@ arrays; a backward pass skips every product whose gradient is not needed
 Every function here uses the array module of its input (NumPy or CuPy).
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy
 
 from ..autograd import Function, Tensor
@@ -87,13 +90,18 @@ def _data(a):
 _BLOCK = 1 << 16            # numbers per block of the NCHW <-> CHWN transposes
 
 
-def _to_chwn(x, padding):
+def _to_chwn(x, padding=(0, 0)):
     """(N, C, H, W) -> (C, H + 2*ph, W + 2*pw, N), zero-padded, contiguous."""
     xp, (N, C, H, W), (ph, pw) = get_array_module(x), x.shape, padding
-    if not (ph or pw):
-        return xp.ascontiguousarray(x.transpose(1, 2, 3, 0))
-    out = xp.zeros((C, H + 2 * ph, W + 2 * pw, N), dtype=x.dtype)
-    out[:, ph:ph + H, pw:pw + W, :] = x.transpose(1, 2, 3, 0)
+    out = xp.empty((C, H + 2 * ph, W + 2 * pw, N), dtype=x.dtype)
+    out[:, :ph] = 0                     # the zero border (cheaper than zeroing it all)
+    out[:, H + ph:] = 0
+    out[:, :, :pw] = 0
+    out[:, :, W + pw:] = 0
+
+    def copy(lo, hi):                   # channels lo..hi-1
+        out[lo:hi, ph:ph + H, pw:pw + W, :] = x[:, lo:hi].transpose(1, 2, 3, 0)
+    _parallel(copy, C, x)
     return out
 
 
@@ -105,13 +113,41 @@ def _to_nchw(a, bias=None):
     xp, (C, H, W, N) = get_array_module(a), a.shape
     out = xp.empty((N, C, H, W), dtype=a.dtype)
     step = C if xp is not numpy else max(1, _BLOCK // max(1, H * W * N))
-    for c in range(0, C, step):
-        block = a[c:c + step].transpose(3, 0, 1, 2)
-        if bias is None:
-            out[:, c:c + step] = block
-        else:
-            xp.add(block, bias[c:c + step].reshape(-1, 1, 1), out=out[:, c:c + step])
+
+    def copy(lo, hi):                   # blocks lo..hi-1
+        for c in range(lo * step, min(C, hi * step), step):
+            block = a[c:c + step].transpose(3, 0, 1, 2)
+            if bias is None:
+                out[:, c:c + step] = block
+            else:
+                xp.add(block, bias[c:c + step].reshape(-1, 1, 1), out=out[:, c:c + step])
+    _parallel(copy, -(-C // step), a)
     return out
+
+
+# NumPy copies on one core but lets go of Python's lock (the GIL) while it
+# copies, so the big copies of this file are split into independent parts
+# (parts never write the same numbers) that run on all the CPU's cores.
+_THREADS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
+_pool = None
+
+
+def _parallel(work, parts, a):
+    """Run ``work(lo, hi)`` on ranges that together cover ``range(parts)``:
+    split across threads for big NumPy arrays ``a``, else in one call."""
+    global _pool
+    n = min(_THREADS, parts)
+    if n < 2 or get_array_module(a) is not numpy or a.size < (1 << 18):
+        work(0, parts)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="minialex-conv")
+    bounds = [parts * t // n for t in range(n + 1)]
+    jobs = [_pool.submit(work, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    work(bounds[0], bounds[1])          # this thread does the first part
+    for job in jobs:
+        job.result()
 
 
 # A column array is the biggest thing a convolution makes (kh*kw times its
@@ -137,12 +173,12 @@ def _free_columns(cols):
 
 # ---------------------------------------------------------------- im2col / col2im
 def _windows(k, s, out_hw):
-    """For each kernel offset (i, j): the slices of a padded (C, Hp, Wp, N)
-    image that the offset reads, ``[:, i : i + sh*OH : sh, j : j + sw*OW : sw, :]``."""
+    """For each kernel offset (i, j) in row-major order: i, j and the
+    slices of a padded (C, Hp, Wp, N) image that the offset reads,
+    ``[:, i : i + sh*OH : sh, j : j + sw*OW : sw, :]``."""
     (kh, kw), (sh, sw), (OH, OW) = k, s, out_hw
-    for i in range(kh):
-        for j in range(kw):
-            yield i, j, (slice(None), slice(i, i + sh * OH, sh), slice(j, j + sw * OW, sw))
+    return [(i, j, (slice(None), slice(i, i + sh * OH, sh), slice(j, j + sw * OW, sw)))
+            for i in range(kh) for j in range(kw)]
 
 
 def _im2col(xb, k, s, out_hw):
@@ -150,8 +186,12 @@ def _im2col(xb, k, s, out_hw):
     copy per kernel offset, into one preallocated array."""
     xp, C, N = get_array_module(xb), xb.shape[0], xb.shape[3]
     cols = _new_columns(xp, (C, k[0], k[1], out_hw[0], out_hw[1], N), xb.dtype)
-    for i, j, window in _windows(k, s, out_hw):
-        cols[:, i, j] = xb[window]
+    windows = _windows(k, s, out_hw)
+
+    def copy(lo, hi):                   # kernel offsets lo..hi-1
+        for i, j, window in windows[lo:hi]:
+            cols[:, i, j] = xb[window]
+    _parallel(copy, len(windows), cols)
     return cols
 
 
@@ -160,8 +200,12 @@ def _col2im(cols, padded_shape, k, s, out_hw):
     as :func:`_im2col`, added instead of copied."""
     xp = get_array_module(cols)
     out = xp.zeros(padded_shape, dtype=cols.dtype)
-    for i, j, window in _windows(k, s, out_hw):
-        out[window] += cols[:, i, j]
+    windows = _windows(k, s, out_hw)
+
+    def add(lo, hi):                    # channels lo..hi-1 (offsets overlap, channels don't)
+        for i, j, window in windows:
+            out[lo:hi][window] += cols[lo:hi, i, j]
+    _parallel(add, padded_shape[0], cols)
     return out
 
 
@@ -296,8 +340,7 @@ class Conv2d(Function):
         N, C_out, OH, OW = gy.shape
         needs, w3, k = self.needs_input_grad, self.w3, self.w_shape[2:]
         K = w3.shape[2]
-        gY = xp.ascontiguousarray(gy.transpose(1, 2, 3, 0))           # (C_out, OH, OW, N)
-        gY = gY.reshape(G, C_out // G, -1)                             # (G, C_out/G, P)
+        gY = _to_chwn(gy).reshape(G, C_out // G, -1)    # (C_out, OH, OW, N) as (G, C_out/G, P)
         gx = gW = gb = None
         if len(needs) == 3 and needs[2]:
             gb = gY.reshape(C_out, -1).sum(axis=1)
