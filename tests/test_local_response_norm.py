@@ -140,6 +140,14 @@ def test_no_grad_gives_the_same_values_and_no_graph():
     assert b0.creator is None and b.creator is not None
 
 
+def test_empty_batch_or_channels():
+    for shape in [(0, 3, 2, 2), (2, 0, 2, 2)]:
+        a = T(np.zeros(shape, np.float32), grad=True)
+        b = local_response_norm(a)
+        b.backward(np.zeros(shape, np.float32))
+        assert b.shape == shape and a.grad.shape == shape
+
+
 def test_module_matches_the_function():
     lrn = nn.LocalResponseNorm()
     assert (lrn.size, lrn.alpha, lrn.beta, lrn.k) == (5, 1e-4, 0.75, 2.0)    # the paper's

@@ -207,6 +207,13 @@ def test_keeps_the_dtype_and_no_grad_gives_the_same_values():
         assert y0.creator is None
 
 
+def test_empty_batch_or_channels():
+    for shape in [(0, 3, 5, 5), (2, 0, 5, 5)]:
+        y, gx = pool_grad(np.zeros(shape, np.float32), np.zeros(shape[:2] + (2, 2), np.float32),
+                          3, 2)
+        assert y.shape == shape[:2] + (2, 2) and gx.shape == shape
+
+
 def test_module_matches_the_function_and_has_no_parameters():
     pool = nn.MaxPool2d(3, 2)
     assert pool.parameters() == [] and "kernel_size=(3, 3), stride=(2, 2)" in repr(pool)

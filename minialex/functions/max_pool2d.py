@@ -138,7 +138,7 @@ class MaxPool2d(Function):
         # Cache blocking: each pass below streams its arrays once, so on the
         # CPU they run over a block of channels (all images, all pixels)
         # small enough to stay in cache; on a GPU over all channels at once.
-        block = c if xp is not numpy else max(1, min(c, _CACHE_POINTS // (n * a * b)))
+        block = c if xp is not numpy else max(1, min(c, _CACHE_POINTS // max(1, n * a * b)))
         room = block * n * a * b
         phase_mem = xp.empty(self.sh * self.sw * room, dtype=x.dtype)
         grid_mem = xp.empty(room, dtype=x.dtype)
