@@ -42,8 +42,8 @@ CONV_SHAPES["imagenet"] = [
     ("conv5", 32, 384, 13, 256, 3, 1, 1, 2)]
 
 
-def _median_ms(fns, warmup, repeats):
-    """Run the callables ``fns`` alternately; median milliseconds of each."""
+def _times_ms(fns, warmup, repeats):
+    """Run the callables ``fns`` alternately; (median, min) milliseconds of each."""
     for _ in range(warmup):
         for f in fns:
             f()
@@ -53,7 +53,7 @@ def _median_ms(fns, warmup, repeats):
             start = time.perf_counter()
             f()
             t.append(time.perf_counter() - start)
-    return [1e3 * float(np.median(t)) for t in times]
+    return [(1e3 * float(np.median(t)), 1e3 * min(t)) for t in times]
 
 
 def _minialex_step(x, w, b, gy, stride, padding, groups, input_grad):
@@ -80,10 +80,13 @@ def _torch_step(torch, x, w, b, gy, stride, padding, groups, input_grad):
 
 
 def bench_conv(shape_sets=None, warmup=2, repeats=7, threads=2, torch=True, out=print):
-    """Time conv forward+backward per layer; returns a list of dicts
-    ``{"set", "layer", "shape", "ms", "torch_ms", "ratio"}`` and prints a table
-    through ``out`` (pass ``out=None`` to stay quiet). ``torch=False`` or a
-    missing torch leaves torch_ms and ratio None."""
+    """Time conv forward+backward per layer.
+
+    Returns a list of dicts ``{"set", "layer", "shape", "ms", "min_ms",
+    "torch_ms", "torch_min_ms", "ratio"}`` (ms: medians; ratio: of the
+    medians) and prints a table through ``out`` (``out=None``: quiet).
+    ``torch=False`` or a missing torch leaves the torch entries None. The
+    minimum is shown too: on a busy machine it is the steadier figure."""
     tch = None
     if torch:
         try:
@@ -94,8 +97,8 @@ def bench_conv(shape_sets=None, warmup=2, repeats=7, threads=2, torch=True, out=
     rng = np.random.default_rng(0)
     rows = []
     if out:
-        out(f"{'set':9s} {'layer':6s} {'shape (N,Cin,H->Cout,k/s,p,g)':34s} "
-            f"{'minialex ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
+        out(f"{'set':9s} {'layer':6s} {'N,Cin,H->Cout,k/s,p,g':25s} {'minialex ms':>11s} "
+            f"{'(min)':>7s} {'torch ms':>9s} {'(min)':>7s} {'ratio':>6s} {'(min)':>6s}")
     for set_name in shape_sets or list(CONV_SHAPES):
         for layer, n, c, h, co, k, s, p, g in CONV_SHAPES[set_name]:
             oh = (h + 2 * p - k) // s + 1
@@ -107,15 +110,19 @@ def bench_conv(shape_sets=None, warmup=2, repeats=7, threads=2, torch=True, out=
             fns = [_minialex_step(x, w, b, gy, s, p, g, input_grad)]
             if tch is not None:
                 fns.append(_torch_step(tch, x, w, b, gy, s, p, g, input_grad))
-            ms = _median_ms(fns, warmup, repeats)
+            ms = _times_ms(fns, warmup, repeats) + [(None, None)]
             row = {"set": set_name, "layer": layer, "shape": (n, c, h, co, k, s, p, g),
-                   "ms": ms[0], "torch_ms": ms[1] if len(ms) > 1 else None}
+                   "ms": ms[0][0], "min_ms": ms[0][1], "torch_ms": ms[1][0],
+                   "torch_min_ms": ms[1][1]}
             row["ratio"] = row["torch_ms"] and row["ms"] / row["torch_ms"]
             rows.append(row)
             if out:
                 desc = f"{n},{c},{h}->{co},{k}/{s},p{p},g{g}"
-                t = f"{row['torch_ms']:9.1f} {row['ratio']:6.2f}" if row["torch_ms"] else ""
-                out(f"{set_name:9s} {layer:6s} {desc:34s} {row['ms']:11.1f} {t}")
+                line = f"{set_name:9s} {layer:6s} {desc:25s} {row['ms']:11.1f} {row['min_ms']:7.1f}"
+                if row["torch_ms"]:
+                    line += (f" {row['torch_ms']:9.1f} {row['torch_min_ms']:7.1f} {row['ratio']:6.2f}"
+                             f" {row['min_ms'] / row['torch_min_ms']:6.2f}")
+                out(line)
     return rows
 
 

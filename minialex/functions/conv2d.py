@@ -5,7 +5,7 @@ towers: each half of the kernels sees only its own half of the channels).
 The plan, for an input x (N, C, H, W) and a kernel (C_out, C/G, kh, kw):
 
 1. ``im2col`` copies every kh x kw window of the (zero-padded) input into a
-   column of a matrix ``cols`` (C*kh*kw, N*OH*OW).
+   column of a matrix ``cols`` (C*kh*kw, OH*OW*N).
 2. Each group's output is then ONE matrix product: its weights, flattened to
    (C_out/G, C/G*kh*kw), times its block of rows of ``cols``. The G products
    are one batched ``xp.matmul`` on (G, ...) arrays.
@@ -15,13 +15,20 @@ The plan, for an input x (N, C, H, W) and a kernel (C_out, C/G, kh, kw):
 
 Output size along each axis: ``OH = (H + 2*ph - kh) // sh + 1`` (likewise W).
 
-Speed notes. ``im2col`` writes kh*kw strided slices of the padded input into
-one preallocated buffer (a loop over kernel offsets, never over pixels), and
-``col2im`` adds them back the same way. The column order (image, row,
-column) makes the product come out as (C_out, N, OH*OW), one cheap
-transpose from NCHW. All products are float32 BLAS calls on contiguous
-arrays; a backward pass skips every product whose gradient is not needed
-(conv1's input is the image, so its ``col2im`` never runs).
+Speed notes (the products are BLAS; the rest is moving numbers around).
+- Layout: inside this file an image batch is (C, H, W, N), the image index
+  fastest, so each kernel offset copies runs of OW*N neighbouring numbers
+  (in NCHW they would be runs of OW, which costs a Python-level step per
+  run in NumPy). It costs one transpose in (x) and one out (y), each the
+  size of an activation, far smaller than ``cols``.
+- ``im2col`` writes kh*kw strided slices into one preallocated array (a
+  loop over kernel offsets, never over pixels); ``col2im`` adds them back
+  the same way. Big copies are split across the CPU cores.
+- On the CPU, column arrays are recycled between calls (fresh memory of
+  that size costs as much as filling it), and the backward pass writes the
+  columns' gradient over the columns once dL/dW is done.
+- A backward pass skips every product whose gradient is not needed (conv1's
+  input is the image, so its ``col2im`` never runs).
 
 Every function here uses the array module of its input (NumPy or CuPy).
 """
@@ -82,49 +89,7 @@ def _data(a):
     return a.data if isinstance(a, Tensor) else a
 
 
-# ---------------------------------------------------------------- layouts
-# Inside this file images are kept "CHWN": (C, H, W, N), the batch index
-# fastest. A kernel offset (i, j) then selects, for each channel and output
-# row, OW*N numbers that lie next to each other in memory, so im2col and
-# col2im move long contiguous runs instead of rows of OW numbers.
-_BLOCK = 1 << 16            # numbers per block of the NCHW <-> CHWN transposes
-
-
-def _to_chwn(x, padding=(0, 0)):
-    """(N, C, H, W) -> (C, H + 2*ph, W + 2*pw, N), zero-padded, contiguous."""
-    xp, (N, C, H, W), (ph, pw) = get_array_module(x), x.shape, padding
-    out = xp.empty((C, H + 2 * ph, W + 2 * pw, N), dtype=x.dtype)
-    out[:, :ph] = 0                     # the zero border (cheaper than zeroing it all)
-    out[:, H + ph:] = 0
-    out[:, :, :pw] = 0
-    out[:, :, W + pw:] = 0
-
-    def copy(lo, hi):                   # channels lo..hi-1
-        out[lo:hi, ph:ph + H, pw:pw + W, :] = x[:, lo:hi].transpose(1, 2, 3, 0)
-    _parallel(copy, C, x)
-    return out
-
-
-def _to_nchw(a, bias=None):
-    """(C, H, W, N) -> (N, C, H, W) contiguous, plus ``bias[c]`` if given.
-    Copied a block of channels at a time: each block is read and written
-    while it sits in the cache (one big strided copy is several times slower
-    with NumPy; CuPy does it in one go)."""
-    xp, (C, H, W, N) = get_array_module(a), a.shape
-    out = xp.empty((N, C, H, W), dtype=a.dtype)
-    step = C if xp is not numpy else max(1, _BLOCK // max(1, H * W * N))
-
-    def copy(lo, hi):                   # blocks lo..hi-1
-        for c in range(lo * step, min(C, hi * step), step):
-            block = a[c:c + step].transpose(3, 0, 1, 2)
-            if bias is None:
-                out[:, c:c + step] = block
-            else:
-                xp.add(block, bias[c:c + step].reshape(-1, 1, 1), out=out[:, c:c + step])
-    _parallel(copy, -(-C // step), a)
-    return out
-
-
+# ---------------------------------------------------------------- threads and spare arrays
 # NumPy copies on one core but lets go of Python's lock (the GIL) while it
 # copies, so the big copies of this file are split into independent parts
 # (parts never write the same numbers) that run on all the CPU's cores.
@@ -169,6 +134,49 @@ def _free_columns(cols):
         _spare_columns[cols.shape, cols.dtype] = cols
         while len(_spare_columns) > _MAX_SPARE:
             del _spare_columns[next(iter(_spare_columns))]
+
+
+# ---------------------------------------------------------------- layouts
+# Inside this file images are kept "CHWN": (C, H, W, N), the batch index
+# fastest. A kernel offset (i, j) then selects, for each channel and output
+# row, OW*N numbers that lie next to each other in memory (N numbers when
+# the stride is > 1), so im2col and col2im move long contiguous runs.
+_BLOCK = 1 << 16            # numbers per block of the NCHW <-> CHWN transposes
+
+
+def _to_chwn(x, padding=(0, 0)):
+    """(N, C, H, W) -> (C, H + 2*ph, W + 2*pw, N), zero-padded, contiguous."""
+    xp, (N, C, H, W), (ph, pw) = get_array_module(x), x.shape, padding
+    out = xp.empty((C, H + 2 * ph, W + 2 * pw, N), dtype=x.dtype)
+    out[:, :ph] = 0                     # the zero border (cheaper than zeroing it all)
+    out[:, H + ph:] = 0
+    out[:, :, :pw] = 0
+    out[:, :, W + pw:] = 0
+
+    def copy(lo, hi):                   # channels lo..hi-1
+        out[lo:hi, ph:ph + H, pw:pw + W, :] = x[:, lo:hi].transpose(1, 2, 3, 0)
+    _parallel(copy, C, x)
+    return out
+
+
+def _to_nchw(a, bias=None):
+    """(C, H, W, N) -> (N, C, H, W) contiguous, plus ``bias[c]`` if given.
+    Copied a block of channels at a time: each block is read and written
+    while it sits in the cache (one big strided copy is several times slower
+    with NumPy; CuPy does it in one go)."""
+    xp, (C, H, W, N) = get_array_module(a), a.shape
+    out = xp.empty((N, C, H, W), dtype=a.dtype)
+    step = C if xp is not numpy else max(1, _BLOCK // max(1, H * W * N))
+
+    def copy(lo, hi):                   # blocks lo..hi-1
+        for c in range(lo * step, min(C, hi * step), step):
+            block = a[c:c + step].transpose(3, 0, 1, 2)
+            if bias is None:
+                out[:, c:c + step] = block
+            else:
+                xp.add(block, bias[c:c + step].reshape(-1, 1, 1), out=out[:, c:c + step])
+    _parallel(copy, -(-C // step), a)
+    return out
 
 
 # ---------------------------------------------------------------- im2col / col2im
