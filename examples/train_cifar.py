@@ -73,9 +73,9 @@ def parse_args(argv=None):
                    help="final test with ten-crop averaging (default on)")
     p.add_argument("--no-ten-crop", dest="ten_crop", action="store_false")
     p.add_argument("--subset", type=int, default=None, metavar="N",
-                   help="train on the first N training images only (quick runs)")
+                   help="train on N training images only, a fixed random sample (quick runs)")
     p.add_argument("--test-subset", type=int, default=None, metavar="N",
-                   help="evaluate on the first N test images only (quick runs)")
+                   help="evaluate on N test images only, a fixed random sample (quick runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     # for tests: behave as if Ctrl-C came after this many training steps
     p.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)
@@ -88,10 +88,14 @@ def build_data(args, pca_state=None):
     # location ($MINIALEX_DATA or the cache) is filled by downloading
     x_train, y_train, x_test, y_test, classes = D.load_cifar10(args.data,
                                                                download=args.data is None)
+    # subsets are a fixed random sample (seed 0), not the first N files: the
+    # image-folder layout is sorted by class, so the first N would be airplanes
     if args.subset:
-        x_train, y_train = x_train[:args.subset], y_train[:args.subset]
+        keep = numpy.sort(numpy.random.default_rng(0).permutation(len(x_train))[:args.subset])
+        x_train, y_train = x_train[keep], y_train[keep]
     if args.test_subset:
-        x_test, y_test = x_test[:args.test_subset], y_test[:args.test_subset]
+        keep = numpy.sort(numpy.random.default_rng(0).permutation(len(x_test))[:args.test_subset])
+        x_test, y_test = x_test[keep], y_test[keep]
     # the paper subtracts the training set's mean activity and keeps raw
     # pixel units (0..255), the scale its LRN constants were chosen for
     mean = D.channel_mean(x_train)
@@ -187,8 +191,8 @@ def main(argv=None):
         with open(metrics_path, "w") as f:
             f.writelines(json.dumps(h) + "\n" for h in history)
     print(f"minialex AlexNet-CIFAR preset={args.preset} towers={towers} devices={devices} "
-          f"params={model.num_parameters():,} train={len(train) * args.batch_size} "
-          f"test={test.num_samples if hasattr(test, 'num_samples') else ''} run={run}")
+          f"params={model.num_parameters():,} train images={len(train.x)} "
+          f"test images={len(test.x)} run={run}")
 
     interrupted = {"flag": False}
 
