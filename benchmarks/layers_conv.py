@@ -10,6 +10,9 @@ torch runs with ``set_num_threads(threads)`` (default 2, the target machine).
     python benchmarks/layers_conv.py                 # everything
     python benchmarks/layers_conv.py small imagenet  # some shape sets
 
+Set ``OPENBLAS_THREAD_TIMEOUT=4`` (done below when this file is run first)
+so NumPy's BLAS threads do not spin idle between products.
+
 ``benchmarks/layers.py`` imports :func:`bench_conv` and :data:`CONV_SHAPES`.
 """
 
@@ -17,7 +20,13 @@ import os
 import sys
 import time
 
-import numpy as np
+# OpenBLAS's idle threads spin for about 2**28 cycles after each product,
+# taking a core from the copies that follow (minialex splits its big copies
+# across cores). 2**4 cycles makes them sleep at once. This only works when
+# set before NumPy is first imported; set it in the shell otherwise.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minialex  # noqa: E402  (the repository's copy, installed or not)
