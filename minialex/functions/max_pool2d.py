@@ -117,8 +117,11 @@ class MaxPool2d(Function):
                                       self._phase_slices(q, self.sw, self.pw, w))
                 X = phases[p, q]
                 X[:, :, ra, ca] = x[:, :, rx, cx]
-                X[:, :, :ra.start] = X[:, :, ra.stop:] = minus_inf
-                X[:, :, ra, :ca.start] = X[:, :, ra, ca.stop:] = minus_inf
+                for rows, cols in ((slice(0, ra.start), slice(None)),
+                                   (slice(ra.stop, None), slice(None)),
+                                   (ra, slice(0, ca.start)), (ra, slice(ca.stop, None))):
+                    if X[:, :, rows, cols].size:
+                        X[:, :, rows, cols] = minus_inf
 
     def forward(self, x):
         xp = self.device.xp
@@ -158,16 +161,18 @@ class MaxPool2d(Function):
             best = flat[p, q, s:s + size]      # running maximum: offset (0, 0) first
             if track:  # position of the running maximum
                 at, pos, better = at_mem[:size], pos_mem[:size], better_mem[:size]
-                at[...] = 0
-            for p, q, s, offset in taps[1:]:
+            for t, (p, q, s, offset) in enumerate(taps[1:]):
                 v = flat[p, q, s:s + size]
                 if track:  # at = offset where v > best: offset exceeds every earlier one
                     xp.greater(v, best, out=better)
-                    xp.multiply(better, code(offset), out=pos)
-                    xp.maximum(at, pos, out=at)
+                    xp.multiply(better, code(offset), out=pos if t else at)
+                    if t:
+                        xp.maximum(at, pos, out=at)
                 best = xp.maximum(best, v, out=grid)
             if len(taps) == 1:
                 grid[...] = best
+                if track:
+                    at[...] = 0
             y[:, c0:c0 + m] = grid_mem[:g].reshape(n, m, a, b)[keep]
             if track:
                 self.argmax[:, c0:c0 + m] = at_mem[:g].reshape(n, m, a, b)[keep]
