@@ -22,7 +22,13 @@ import os
 import sys
 import time
 
-import numpy as np
+# OpenBLAS's idle threads (the LRN's window sums are BLAS products) spin for
+# a long while after each product, taking a core from whatever runs next,
+# torch's threads included; make them sleep at once. Only works when set
+# before NumPy is first imported.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minialex  # noqa: E402  (the repository's copy, installed or not)
