@@ -326,3 +326,33 @@ def test_threaded_copies_match_one_thread(monkeypatch):
     n, o, oh, ow = 5, 100, 4, 8                    # output channel 100 is in group 1
     window = xpad[n, 16:32, 2 * oh:2 * oh + 5, 2 * ow:2 * ow + 5]
     np.testing.assert_allclose(results[0][0][n, o, oh, ow], (window * w[o]).sum() + b[o], rtol=1e-4)
+
+
+def test_backward_twice_with_retain_graph():
+    # the first backward writes dL/dX over the saved columns; a second one
+    # (retain_graph=True) must rebuild them and give the same gradients again
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.standard_normal((3, 4, 7, 6)), requires_grad=True)
+    w = Tensor(rng.standard_normal((6, 2, 3, 3)), requires_grad=True)
+    b = Tensor(rng.standard_normal(6), requires_grad=True)
+    y = conv2d(x, w, b, stride=(1, 2), padding=1, groups=2)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy, retain_graph=True)
+    first = [t.grad.copy() for t in (x, w, b)]
+    y.backward(gy)
+    for t, g in zip((x, w, b), first):
+        np.testing.assert_allclose(t.grad, 2 * g, rtol=1e-12, atol=1e-12)
+    assert np.abs(first[1]).max() > 0
+
+
+def test_no_grad_forward_matches():
+    rng = np.random.default_rng(5)
+    x = Tensor(rng.standard_normal((2, 4, 9, 9)).astype(np.float32))
+    w = Tensor(rng.standard_normal((8, 4, 3, 3)).astype(np.float32), requires_grad=True)
+    y1 = conv2d(x, w, stride=2)
+    with minialex.no_grad():
+        y2 = conv2d(x, w, stride=2)
+        y3 = conv2d(x, w, stride=2)          # reuses the spare columns of y2's call
+    assert not y2.requires_grad and y2.creator is None
+    np.testing.assert_array_equal(y1.data, y2.data)
+    np.testing.assert_array_equal(y2.data, y3.data)
