@@ -115,6 +115,15 @@ def _parallel(work, parts, a):
         job.result()
 
 
+def _forget_pool():
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):     # a forked child has no pool threads: make a new pool
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 # A column array is the biggest thing a convolution makes (kh*kw times its
 # input). Fresh memory of that size costs about as much again as filling it
 # (the OS maps and zeroes every page), so on the CPU a finished column array
