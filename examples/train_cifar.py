@@ -45,8 +45,8 @@ def parse_args(argv=None):
                         "missing; an explicit --data folder is never downloaded into)")
     p.add_argument("--preset", default="small", choices=["small", "half", "paper"],
                    help="channel widths (REFERENCE.md); small fits a 2-core CPU")
-    p.add_argument("--epochs", type=int, default=None,  # 16 when not resuming
-                   help="number of epochs (default 16, about 35 minutes on 2 CPU cores; with --resume: the saved run's, "
+    p.add_argument("--epochs", type=int, default=None,  # 15 when not resuming
+                   help="number of epochs (default 15, about 37 minutes on 2 CPU cores; with --resume: the saved run's, "
                         "or this many to extend it)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.02, help="initial learning rate")
@@ -58,7 +58,7 @@ def parse_args(argv=None):
                         "(the paper's rule, automated)")
     p.add_argument("--patience", type=int, default=2, help="epochs without improvement "
                    "before a plateau cut")
-    p.add_argument("--init", default="kaiming", choices=["kaiming", "paper"])
+    p.add_argument("--init", default="kaiming", choices=["kaiming", "kaiming_in", "paper"])
     p.add_argument("--towers", type=int, default=None, choices=[1, 2],
                    help="default: 2 when two devices are given, else 1 (the same function "
                         "as grouped convolutions, faster on one device)")
@@ -76,6 +76,8 @@ def parse_args(argv=None):
                    help="train on N training images only, a fixed random sample (quick runs)")
     p.add_argument("--test-subset", type=int, default=None, metavar="N",
                    help="evaluate on N test images only, a fixed random sample (quick runs)")
+    p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                   help="divide by the per-channel std after subtracting the mean")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     # for tests: behave as if Ctrl-C came after this many training steps
     p.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)
@@ -99,16 +101,17 @@ def build_data(args, pca_state=None):
     # the paper subtracts the training set's mean activity and keeps raw
     # pixel units (0..255), the scale its LRN constants were chosen for
     mean = D.channel_mean(x_train)
+    std = D.channel_std(x_train) if args.standardize else None
     steps = [D.random_crop(28), D.random_flip(), D.to_float32()]
     if not args.no_pca:
         steps.append(D.PCAColor.fit(x_train, std=0.1))
-    steps += [D.normalize(mean), D.to_nchw_float32()]
+    steps += [D.normalize(mean, std), D.to_nchw_float32()]
     train = D.DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True,
                          seed=args.seed, drop_last=True, transform=D.Compose(steps))
     test = D.DataLoader(x_test, y_test, batch_size=500, shuffle=False, transform=D.Compose(
-        [D.center_crop(28), D.to_float32(), D.normalize(mean), D.to_nchw_float32()]))
+        [D.center_crop(28), D.to_float32(), D.normalize(mean, std), D.to_nchw_float32()]))
     test10 = D.DataLoader(x_test, y_test, batch_size=250, shuffle=False, transform=D.Compose(
-        [D.ten_crop(28), D.to_float32(), D.normalize(mean), D.to_nchw_float32()]))
+        [D.ten_crop(28), D.to_float32(), D.normalize(mean, std), D.to_nchw_float32()]))
     return train, test, test10, classes
 
 
@@ -157,7 +160,7 @@ def main(argv=None):
                                      "no_progress": args.no_progress,
                                      "epochs": args.epochs or saved["epochs"],
                                      "stop_after_steps": args.stop_after_steps})
-    args.epochs = args.epochs or 16
+    args.epochs = args.epochs or 15
     run = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(run, exist_ok=True)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]

@@ -21,25 +21,27 @@ def run(*args):
 @pytest.mark.slow
 def test_quick_run_learns_and_writes_run_folder(cifar10_dir, tmp_path):
     out = tmp_path / "run"
-    r = run("--data", cifar10_dir, "--subset", 4096, "--test-subset", 1000, "--epochs", 2,
-            "--lr", 0.02, "--out", out)
+    quick = ["--subset", 4096, "--test-subset", 1000, "--schedule", "plateau"]
+    r = run("--data", cifar10_dir, *quick, "--epochs", 2, "--out", out)
     assert r.returncode == 0, r.stderr[-3000:]
     for name in ("config.json", "metrics.jsonl", "checkpoint.npz", "final.json"):
         assert (out / name).exists(), name
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1, 2]
-    assert rows[1]["train_loss"] < rows[0]["train_loss"] < 2.35
-    final = json.loads((out / "final.json").read_text())
-    assert final["centre_top1"] > 0.25            # chance is 0.10
-    assert final["ten_crop_top1"] > 0.25 and final["ten_crop_top5"] > 0.7
+    assert rows[1]["train_loss"] < rows[0]["train_loss"]
     assert "ten-crop: top-1" in r.stdout
 
-    # --resume continues from the saved epoch
-    r = run("--resume", out, "--epochs", 3)
+    # --resume continues from the saved epoch (here: two more epochs)
+    r = run("--resume", out, "--epochs", 4)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "resumed" in r.stdout and "epoch   3/3" in r.stdout
+    assert "resumed" in r.stdout and "epoch   3/4" in r.stdout
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [row["epoch"] for row in rows] == [1, 2, 3]
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
+    assert rows[3]["train_loss"] < rows[0]["train_loss"] - 0.2
+    final = json.loads((out / "final.json").read_text())
+    # 128 SGD steps on 4096 real images: well above chance (0.10 / 0.50)
+    assert final["centre_top1"] > 0.2
+    assert final["ten_crop_top1"] > 0.2 and final["ten_crop_top5"] > 0.65
 
 
 @pytest.mark.slow

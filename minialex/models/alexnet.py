@@ -49,6 +49,7 @@ CIFAR_PRESETS = {
 
 _SPLIT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
 _BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")   # paper section 5
+_INITS = ("paper", "kaiming", "kaiming_in")
 
 
 class _Trunk(Module):
@@ -137,8 +138,8 @@ class AlexNet(Module):
     # ---------------------------------------------------------------- init
     def reset_parameters(self, init="paper"):
         """(Re)initialise every weight: "paper" or "kaiming" (see class doc)."""
-        if init not in ("paper", "kaiming"):
-            raise ValueError(f"unknown init {init!r}: use 'paper' or 'kaiming'")
+        if init not in _INITS:
+            raise ValueError(f"unknown init {init!r}: use one of {', '.join(_INITS)}")
         rng = default_generator()
         for name, p in self.named_parameters():
             layer = name.split(".")[-2]
@@ -148,9 +149,11 @@ class AlexNet(Module):
             elif init == "paper":
                 new = rng.normal(0.0, 0.01, p.shape).astype(numpy.float32)
             else:
-                # He et al. 2015: std = sqrt(2 / fan); conv fan-out counts
-                # the kernels that read each input (C_out * kH * kW).
-                fan = p.shape[0] * p.shape[2] * p.shape[3] if p.ndim == 4 else p.shape[1]
+                # He et al. 2015: std = sqrt(2 / fan). fan-in = the inputs
+                # each output reads (C_in/groups * kH * kW, or in_features);
+                # conv fan-out = the outputs each input feeds (C_out * kH * kW).
+                fan = p[0].size if p.ndim == 4 and init == "kaiming_in" else \
+                    p.shape[0] * p.shape[2] * p.shape[3] if p.ndim == 4 else p.shape[1]
                 new = rng.normal(0.0, math.sqrt(2.0 / fan), p.shape).astype(numpy.float32)
             p.data = p.device.put(new)
 
