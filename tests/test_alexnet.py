@@ -208,3 +208,44 @@ def test_checkpoint_round_trip_restores_training_exactly(tmp_path):
     step(b, opt_b)
     for (k, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
         np.testing.assert_array_equal(p.data, q.data, err_msg=k)
+
+
+def test_whole_net_matches_torch():
+    """The one-tower CIFAR net equals the same layers in PyTorch (LRN alpha
+    times size there), logits and every weight gradient."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    model = alexnet_cifar("small", towers=1, dropout=0.0)
+    c1, c2, c3, c5, fc = 32, 64, 96, 64, 512
+
+    def lrn():
+        return nn.LocalResponseNorm(5, alpha=1e-4 * 5, beta=0.75, k=2.0)
+    ref = nn.Sequential(
+        nn.Conv2d(3, c1, 5, 1, 2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c1, c2, 5, 1, 2, groups=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c2, c3, 3, 1, 1), nn.ReLU(), nn.Conv2d(c3, c3, 3, 1, 1, groups=2), nn.ReLU(),
+        nn.Conv2d(c3, c5, 3, 1, 1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
+        nn.Linear(c5 * 4, fc), nn.ReLU(), nn.Linear(fc, fc), nn.ReLU(), nn.Linear(fc, 10))
+    names = ["trunk.conv1", "trunk.conv2", "trunk.conv3", "trunk.conv4", "trunk.conv5",
+             "trunk.fc6", "trunk.fc7", "fc8"]
+    layers = [m for m in ref if isinstance(m, (nn.Conv2d, nn.Linear))]
+    sd = model.state_dict()
+    with torch.no_grad():
+        for name, layer in zip(names, layers):
+            layer.weight.copy_(torch.from_numpy(sd[name + ".weight"]))
+            layer.bias.copy_(torch.from_numpy(sd[name + ".bias"]))
+    x, y = _batch(16, seed=5)
+    x *= 20.0                                  # a scale where LRN really divides
+    logits = model(minialex.Tensor(x))
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    t_logits = ref(torch.from_numpy(x))
+    t_loss = nn.functional.cross_entropy(t_logits, torch.from_numpy(y))
+    t_loss.backward()
+    assert loss.item() == pytest.approx(t_loss.item(), rel=1e-5)
+    np.testing.assert_allclose(logits.numpy(), t_logits.detach().numpy(), rtol=1e-4,
+                               atol=1e-4 * np.abs(logits.numpy()).max())
+    params = dict(model.named_parameters())
+    for name, layer in zip(names, layers):
+        g, tg = params[name + ".weight"].grad, layer.weight.grad.numpy()
+        np.testing.assert_allclose(g, tg, rtol=1e-3, atol=1e-4 * np.abs(tg).max(), err_msg=name)
