@@ -95,8 +95,9 @@ class AlexNet(Module):
             e.g. ``("cuda:0", "cuda:1")`` or ``("cpu:0", "cpu:1")``.
             Default ``"cpu"``. Only ``towers=2`` can use two devices.
         init: "paper" (weights N(0, 0.01^2); biases 1 in conv2, conv4,
-            conv5, fc6, fc7 and 0 elsewhere, section 5) or "kaiming" (He
-            normal: fan-out for convolutions, fan-in for fc layers; biases 0).
+            conv5, fc6, fc7 and 0 elsewhere, section 5), "kaiming" (He
+            normal: fan-out for convolutions, fan-in for fc layers; biases 0)
+            or "kaiming_in" (He normal, fan-in everywhere; biases 0).
         dropout (float): drop probability after fc6 and fc7 (section 4.2).
 
     With 1000 classes the net has 60,965,224 parameters (the paper's
@@ -214,12 +215,16 @@ def alexnet_cifar(preset="small", num_classes=10, towers=2, devices=None, init="
     Args:
         preset: "small" (fits a CPU), "half" (one tower's width of the
             paper), "paper" (the paper's widths); see ``CIFAR_PRESETS``.
-        init: default "kaiming". The paper's N(0, 0.01^2) with biases of 1
-            stays at chance on these shallow-input nets: with std 0.01 the
-            signal shrinks ~100x per layer, so the logits start near 0 and
-            their gradients vanish (measured: loss 2.303 through the first
-            epoch at lr 0.01, here and in PyTorch). He-normal init keeps the
-            activations' scale from layer to layer and learns at once.
+        init: default "kaiming" (He normal, fan-out for the convolutions,
+            fan-in for the fc layers, biases 0); "kaiming_in" uses fan-in
+            everywhere; "paper" is N(0, 0.01^2) with biases of 1. The
+            paper's init stays at chance on these nets: with std 0.01 the
+            signal shrinks many-fold per layer, the logits start near 0 and
+            their gradients vanish (PyTorch, same net: loss 2.303 through the
+            first epoch at lr 0.01). He init keeps the activations' scale from
+            layer to layer and learns at once. Measured here (16,384 real
+            images, standardized input, lr 0.02, 2 epochs): test top-1 40.4%
+            with "kaiming" against 35.7% with "kaiming_in".
         towers, devices, dropout, num_classes: as for :class:`AlexNet`.
     """
     if preset not in CIFAR_PRESETS:
