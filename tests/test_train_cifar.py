@@ -80,3 +80,13 @@ def test_resume_of_a_non_run_folder_is_a_clear_error(tmp_path):
     r = run("--resume", tmp_path)
     assert r.returncode != 0
     assert "config.json" in r.stderr
+
+
+@pytest.mark.slow
+def test_diverging_loss_stops_with_epoch_and_step(cifar10_dir, tmp_path):
+    r = run("--data", cifar10_dir, "--subset", 1024, "--test-subset", 200, "--epochs", 1,
+            "--lr", 1e12, "--no-ten-crop", "--out", tmp_path / "r")
+    assert r.returncode != 0
+    assert "loss became" in r.stderr and "epoch 1, step" in r.stderr
+    assert "--lr" in r.stderr                     # says what to change
+    assert not (tmp_path / "r" / "checkpoint.npz").exists()   # nothing bad was saved
