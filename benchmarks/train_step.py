@@ -1,7 +1,8 @@
-"""One full AlexNet training step, minialex against PyTorch on the same CPU.
+"""One full AlexNet training step, minialex against PyTorch on the same CPU or GPU.
 
     python benchmarks/train_step.py                    # all presets + ImageNet
     python benchmarks/train_step.py --presets small --steps 10
+    python benchmarks/train_step.py --device cuda:0    # the same table on a GPU
 
 A step is forward, softmax cross-entropy, backward and the SGD update
 (momentum 0.9, weight decay 5e-4), dropout on, float32, batch 128 for the
@@ -13,6 +14,19 @@ images/s of each, the ratio minialex/torch, achieved GFLOP/s (training =
 3 x the forward FLOPs of the conv and fc layers), the machine's float32
 matmul rate, and the peak resident memory each framework's steps added
 (measured in a fresh subprocess per framework and preset).
+
+With ``--device cuda:<i>`` minialex runs on CuPy (the model built with
+``devices=device``, the batch and labels put on the GPU once, as a data
+pipeline that prefetches would) and PyTorch on the same GPU where it is
+installed with CUDA (skipped otherwise). Each timed step ends with a device
+synchronize, so the clock reads finished work. PyTorch's TF32 is turned off
+(its cuDNN convolutions default to TF32), so both compute in full float32;
+the matmul rate is CuPy's float32 4096^3 product. On a GPU, MB is the
+GPU memory each framework's allocator held at its peak: CuPy's default
+memory pool ``total_bytes()`` after the steps (the pool only grows while
+the process lives, so this is its high-water mark) and PyTorch's
+``torch.cuda.max_memory_reserved()``; both count cached blocks, neither
+counts the CUDA context.
 """
 
 import argparse
@@ -52,19 +66,29 @@ def train_flops(name):
     return 3 * fwd * batch
 
 
+def is_gpu(device):
+    return device.startswith("cuda")
+
+
+def gpu_index(device):
+    return int(device.split(":")[1]) if ":" in device else 0
+
+
 # ------------------------------------------------------------------ minialex
-def minialex_step_fn(name):
+def minialex_step_fn(name, device="cpu"):
     import minialex
     from minialex import functional as F
     from minialex.models import AlexNet, alexnet_cifar
     from minialex.optim import SGD
     _, _, size, batch, classes = spec(name)
-    model = AlexNet(towers=1, init="kaiming") if name == "imagenet" else \
-        alexnet_cifar(name, towers=1)
+    model = AlexNet(towers=1, init="kaiming", devices=device) if name == "imagenet" else \
+        alexnet_cifar(name, towers=1, devices=device)
     opt = SGD(model.parameters(), lr=1e-3)
     rng = numpy.random.default_rng(0)
     x = rng.standard_normal((batch, 3, size, size)).astype(numpy.float32)
     y = rng.integers(0, classes, batch)
+    if is_gpu(device):    # the batch waits on the GPU, as a prefetching loader leaves it
+        x, y = minialex.Tensor(x, device=device), minialex.Tensor(y, device=device)
 
     def step():
         loss = F.cross_entropy(model(minialex.Tensor(x)), y)
@@ -76,10 +100,13 @@ def minialex_step_fn(name):
 
 
 # ------------------------------------------------------------------ torch
-def torch_step_fn(name, threads):
+def torch_step_fn(name, threads, device="cpu"):
     import torch
     import torch.nn as nn
     torch.set_num_threads(threads)
+    if is_gpu(device):    # full float32, as minialex (cuDNN convolutions default to TF32)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     convs, fcs, size, batch, classes = spec(name)
     layers = []
     for i, (cin, cout, k, s, p, g, _) in enumerate(convs):
@@ -94,11 +121,13 @@ def torch_step_fn(name, threads):
         layers += [nn.Linear(i, o)]
         if j < 2:
             layers += [nn.ReLU(), nn.Dropout(0.5)]
-    model = nn.Sequential(*layers)
+    model = nn.Sequential(*layers).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, size, size, generator=g)
     y = torch.randint(0, classes, (batch,), generator=g)
+    if is_gpu(device):
+        x, y = x.to(device), y.to(device)
 
     def step():
         loss = nn.functional.cross_entropy(model(x), y)
@@ -113,26 +142,65 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def child(framework, name, steps, threads):
+def gpu_sync_and_memory(framework, device):
+    """(synchronize(), peak_mb()) for a GPU run of ``framework``."""
+    if framework == "minialex":
+        import cupy
+        dev, pool = cupy.cuda.Device(gpu_index(device)), cupy.get_default_memory_pool()
+        return dev.synchronize, lambda: pool.total_bytes() / 2**20
+    import torch
+    return (lambda: torch.cuda.synchronize(device),
+            lambda: torch.cuda.max_memory_reserved(device) / 2**20)
+
+
+def child(framework, name, steps, threads, device="cpu"):
     """Run in a fresh process: time steps of one framework, report JSON."""
     base = peak_rss_mb()
-    step = minialex_step_fn(name) if framework == "minialex" else torch_step_fn(name, threads)
+    step = minialex_step_fn(name, device) if framework == "minialex" else \
+        torch_step_fn(name, threads, device)
+    sync, peak_mb = (lambda: None), peak_rss_mb
+    if is_gpu(device):
+        sync, peak_mb = gpu_sync_and_memory(framework, device)
+        base = 0.0
     for _ in range(3):
         step()
+    sync()
     times = []
     for _ in range(steps):
         t = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t)
-    print(json.dumps({"times": times, "peak_mb": peak_rss_mb(), "base_mb": base}))
+    print(json.dumps({"times": times, "peak_mb": peak_mb(), "base_mb": base}))
 
 
-def matmul_gflops():
+def matmul_gflops(device="cpu"):
+    if is_gpu(device):
+        return gpu_matmul_gflops(device)
     a = numpy.random.default_rng(0).standard_normal((1024, 2304)).astype(numpy.float32)
     b = numpy.random.default_rng(1).standard_normal((2304, 1024)).astype(numpy.float32)
     a @ b
     best = min(_time(lambda: a @ b) for _ in range(10))
     return 2 * 1024 * 2304 * 1024 / best / 1e9
+
+
+def gpu_matmul_gflops(device, n=4096):
+    """CuPy's float32 n x n x n matrix product, best of 10 (synchronized)."""
+    import cupy
+    dev = cupy.cuda.Device(gpu_index(device))
+    with dev:
+        a = cupy.asarray(numpy.random.default_rng(0).standard_normal((n, n), numpy.float32))
+        b = cupy.asarray(numpy.random.default_rng(1).standard_normal((n, n), numpy.float32))
+        a @ b
+        dev.synchronize()
+
+        def product():
+            a @ b
+            dev.synchronize()
+        best = min(_time(product) for _ in range(10))
+        del a, b
+        cupy.get_default_memory_pool().free_all_blocks()
+    return 2 * n ** 3 / best / 1e9
 
 
 def _time(fn):
@@ -141,9 +209,9 @@ def _time(fn):
     return time.perf_counter() - t
 
 
-def run_child(framework, name, steps, threads):
+def run_child(framework, name, steps, threads, device="cpu"):
     out = subprocess.run([sys.executable, __file__, "--child", framework, name, str(steps),
-                          str(threads)], capture_output=True, text=True)
+                          str(threads), device], capture_output=True, text=True)
     if out.returncode != 0:
         return None, out.stderr.strip().splitlines()[-1:] or ["failed"]
     return json.loads(out.stdout.strip().splitlines()[-1]), None
@@ -156,19 +224,36 @@ def main():
     p.add_argument("--rounds", type=int, default=2,
                    help="alternating rounds of minialex then torch processes")
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default) or cuda:<i> (minialex on CuPy, PyTorch on CUDA)")
+    p.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        fw, name, steps, threads = a.child
-        return child(fw, name, int(steps), int(threads))
+        fw, name, steps, threads, device = a.child
+        return child(fw, name, int(steps), int(threads), device)
+    device = a.device
+    if is_gpu(device):
+        from minialex.backend import CudaUnavailableError, get_device
+        try:
+            device = str(get_device(device))        # "cuda" -> "cuda:0"; checks CuPy and the GPU
+        except (CudaUnavailableError, ValueError) as exc:
+            sys.exit(f"--device {a.device}: {exc}")
+    elif device != "cpu":
+        sys.exit(f"--device {device!r}: use 'cpu' or 'cuda:<i>'")
     try:
-        import torch  # noqa: F401
-        have_torch = True
+        import torch
+        have_torch, torch_note = True, "installed"
+        if is_gpu(device) and not torch.cuda.is_available():
+            have_torch, torch_note = False, "installed without CUDA: not run"
     except ImportError:
-        have_torch = False
-    rate = matmul_gflops()
-    print(f"float32 matmul (1024x2304 @ 2304x1024): {rate:.0f} GFLOP/s; threads={a.threads}; "
-          f"torch {'installed' if have_torch else 'not installed'}")
+        have_torch, torch_note = False, "not installed"
+    rate = matmul_gflops(device)
+    if is_gpu(device):
+        print(f"device {device}: float32 matmul (4096^3, CuPy): {rate:.0f} GFLOP/s; "
+              f"torch {torch_note}; MB = GPU memory pool at its peak")
+    else:
+        print(f"float32 matmul (1024x2304 @ 2304x1024): {rate:.0f} GFLOP/s; threads={a.threads}; "
+              f"torch {torch_note}")
     hdr = (f"{'net':9s} {'batch':>5s} {'minialex ms':>11s} {'img/s':>7s} {'GFLOP/s':>8s} "
            f"{'%mm':>4s} {'MB':>6s} | {'torch ms':>9s} {'img/s':>7s} {'GFLOP/s':>8s} {'MB':>6s} "
            f"| {'ratio':>5s}")
@@ -180,7 +265,7 @@ def main():
         mem = {}
         for _ in range(a.rounds):
             for fw in (["minialex", "torch"] if have_torch else ["minialex"]):
-                r, err = run_child(fw, name, a.steps, a.threads)
+                r, err = run_child(fw, name, a.steps, a.threads, device)
                 if r is None:
                     print(f"{name}: {fw} failed: {err}")
                     continue

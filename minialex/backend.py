@@ -54,7 +54,8 @@ def _import_cupy():
             raise CudaUnavailableError(
                 "a CUDA device was requested but CuPy is not installed. "
                 "Install the GPU extra (pip install -e \".[gpu]\", which brings "
-                "cupy-cuda12x; use cupy-cuda13x on CUDA 13), or pass "
+                "cupy-cuda12x; use cupy-cuda13x on CUDA 13; `nvidia-smi` shows "
+                "the driver's CUDA version), or pass "
                 "device='cpu' (or 'cpu:0', 'cpu:1' for two logical towers)."
             ) from exc
         _cupy = cupy
@@ -111,7 +112,14 @@ class Device:
             except Exception as exc:  # noqa: BLE001
                 raise CudaUnavailableError(
                     f"device {spec!r} requested but CUDA is not usable here "
-                    f"({exc}); pass device='cpu' instead") from exc
+                    f"({exc}); check that there is an NVIDIA driver and that the "
+                    "CuPy wheel matches its CUDA version (cupy-cuda12x for CUDA "
+                    "12.x, cupy-cuda13x for 13.x; `nvidia-smi` shows it), or pass "
+                    "device='cpu' instead") from exc
+            if count == 0:
+                raise CudaUnavailableError(
+                    f"device {spec!r} requested but CuPy sees no GPU (is "
+                    "CUDA_VISIBLE_DEVICES empty?); pass device='cpu' instead")
             if self.index >= count:
                 raise CudaUnavailableError(
                     f"device {spec!r} requested but this machine has {count} "
