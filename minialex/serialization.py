@@ -35,6 +35,9 @@ def save_npz(path, arrays, meta=None):
         raise ValueError(f"array name {_META_KEY!r} is reserved")
     payload[_META_KEY] = numpy.frombuffer(json.dumps(meta or {}).encode("utf-8"), dtype=numpy.uint8)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes it private (0600)
     try:
         with os.fdopen(fd, "wb") as f:
             numpy.savez(f, **payload)
