@@ -16,6 +16,7 @@ from .autograd import Tensor, Function, no_grad, enable_grad, is_grad_enabled
 from .backend import Device, DeviceMismatchError, CudaUnavailableError, record_transfers
 from .gradcheck import gradcheck, GradcheckError
 from .random import manual_seed
+from .functions._threads import set_num_threads, get_num_threads
 from . import functional, nn, optim
 
 __version__ = "0.1.0"
@@ -23,5 +24,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "Device",
     "DeviceMismatchError", "CudaUnavailableError", "record_transfers", "gradcheck",
-    "GradcheckError", "manual_seed", "functional", "nn", "optim",
+    "GradcheckError", "manual_seed", "set_num_threads", "get_num_threads", "functional", "nn",
+    "optim",
 ]

@@ -307,7 +307,7 @@ def test_matches_torch(name, n, c, h, co, k, s, p, g):
 
 def test_threaded_copies_match_one_thread(monkeypatch):
     # big enough that im2col, col2im and both transposes split across threads
-    from minialex.functions import conv2d as conv_module
+    from minialex.functions import _threads
     rng = np.random.default_rng(3)
     x = rng.standard_normal((16, 32, 24, 24), dtype=np.float32)
     w = rng.standard_normal((144, 16, 5, 5), dtype=np.float32)
@@ -316,12 +316,12 @@ def test_threaded_copies_match_one_thread(monkeypatch):
     assert min(x.size, gy.size, 32 * 25 * 11 * 11 * 16) > 2 ** 18   # the threading threshold
     results = []
     for threads in (1, 3):
-        monkeypatch.setattr(conv_module, "_THREADS", threads)
+        monkeypatch.setattr(_threads, "_threads", threads)
         X, W, B = (Tensor(a, requires_grad=True) for a in (x, w, b))
         y = conv2d(X, W, B, stride=2, padding=1, groups=2)
         y.backward(gy)
         results.append((y.data, X.grad, W.grad, B.grad))
-    assert conv_module._pool is not None
+    assert _threads._pool is not None
     for one, many in zip(*results):
         np.testing.assert_array_equal(one, many)
     # and the numbers are right: against a direct sum over one window

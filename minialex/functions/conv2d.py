@@ -23,7 +23,8 @@ Speed notes (the products are BLAS; the rest is moving numbers around).
   size of an activation, far smaller than ``cols``.
 - ``im2col`` writes kh*kw strided slices into one preallocated array (a
   loop over kernel offsets, never over pixels); ``col2im`` adds them back
-  the same way. Big copies are split across the CPU cores.
+  the same way. Big copies are split across the CPU cores
+  (:mod:`minialex.functions._threads`).
 - On the CPU, column arrays are recycled between calls (fresh memory of
   that size costs as much as filling it), and the backward pass writes the
   columns' gradient over the columns once dL/dW is done.
@@ -33,13 +34,11 @@ Speed notes (the products are BLAS; the rest is moving numbers around).
 Every function here uses the array module of its input (NumPy or CuPy).
 """
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy
 
 from ..autograd import Function, Tensor
 from ..backend import get_array_module
+from ._threads import parallel as _parallel
 
 __all__ = ["conv2d", "im2col", "col2im", "conv_output_size", "Conv2d"]
 
@@ -89,41 +88,7 @@ def _data(a):
     return a.data if isinstance(a, Tensor) else a
 
 
-# ---------------------------------------------------------------- threads and spare arrays
-# NumPy copies on one core but lets go of Python's lock (the GIL) while it
-# copies, so the big copies of this file are split into independent parts
-# (parts never write the same numbers) that run on all the CPU's cores.
-_THREADS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else os.cpu_count() or 1)
-_pool = None
-
-
-def _parallel(work, parts, a):
-    """Run ``work(lo, hi)`` on ranges that together cover ``range(parts)``:
-    split across threads for big NumPy arrays ``a``, else in one call."""
-    global _pool
-    n = min(_THREADS, parts)
-    if n < 2 or get_array_module(a) is not numpy or a.size < (1 << 18):
-        work(0, parts)
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="minialex-conv")
-    bounds = [parts * t // n for t in range(n + 1)]
-    jobs = [_pool.submit(work, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-    work(bounds[0], bounds[1])          # this thread does the first part
-    for job in jobs:
-        job.result()
-
-
-def _forget_pool():
-    global _pool
-    _pool = None
-
-
-if hasattr(os, "register_at_fork"):     # a forked child has no pool threads: make a new pool
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
+# ---------------------------------------------------------------- spare arrays
 # A column array is the biggest thing a convolution makes (kh*kw times its
 # input). Fresh memory of that size costs about as much again as filling it
 # (the OS maps and zeroes every page), so on the CPU a finished column array
