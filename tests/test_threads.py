@@ -1,12 +1,11 @@
-"""minialex.set_num_threads and the ops that split their CPU passes across
-threads (LRN over the batch, max-pooling over channel blocks, conv2d's
-copies): many threads must give exactly the numbers of one thread."""
+"""minialex.set_num_threads and the thread helper that splits conv2d's
+big copies across the CPU's cores (tests/test_conv2d.py checks that many
+threads give exactly the numbers of one thread)."""
 
 import numpy as np
 import pytest
 
 import minialex
-from minialex import Tensor, functional as F
 from minialex.functions import _threads
 
 
@@ -50,26 +49,3 @@ def test_parallel_covers_every_part_once(restore_threads):
     _threads.parallel(work, 10, np.empty(1 << 19, dtype=np.float32))
     np.testing.assert_array_equal(seen, 1)
     assert _threads._pool is not None
-
-
-@pytest.mark.parametrize("op", [
-    lambda t: F.local_response_norm(t, 5, 1e-4, 0.75, 2.0),
-    lambda t: F.local_response_norm(t, 4, 1e-2, 0.6, 1.5),
-    lambda t: F.max_pool2d(t, 3, 2),
-    lambda t: F.max_pool2d(t, 3, 2, padding=1, ceil_mode=True),
-])
-def test_threads_give_the_numbers_of_one_thread(op, restore_threads):
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((24, 40, 19, 17), dtype=np.float32) * 10   # > 2**18: threaded
-    assert x.size >= _threads._MIN_SIZE
-    results = []
-    for n in (1, 2, 3):
-        minialex.set_num_threads(n)
-        t = Tensor(x, requires_grad=True)
-        y = op(t)
-        gy = np.random.default_rng(8).standard_normal(y.shape).astype(np.float32)
-        y.backward(gy)
-        results.append((y.data, t.grad))
-    for y, g in results[1:]:
-        np.testing.assert_array_equal(y, results[0][0])
-        np.testing.assert_array_equal(g, results[0][1])

@@ -5,7 +5,6 @@ import numbers
 import numpy
 
 from ..autograd import Function
-from ._threads import parallel
 
 # Channels per block of the banded matrix product on the CPU (see ``_band_sum``).
 _BLOCK = 16
@@ -30,9 +29,9 @@ def _padded(xp, shape, size, front, dtype):
     return buf, buf[:, front:front + c]
 
 
-def _band_sum(xp, buf, size, scale, out):
-    """out_i = scale * sum_{q=0}^{size-1} buf_{i+q} over channels: a sliding
-    sum of ``size`` neighbouring channels, i.e. out = A @ buf with the banded
+def _band_sum(xp, buf, size, scale):
+    """s_i = scale * sum_{q=0}^{size-1} buf_{i+q} over channels: a sliding
+    sum of ``size`` neighbouring channels, i.e. s = A @ buf with the banded
     matrix A[i, i+q] = scale (q = 0..size-1), applied at every (n, y, x).
 
     A dense (C, C+size-1) matrix would waste C/size of its multiply-adds
@@ -41,7 +40,6 @@ def _band_sum(xp, buf, size, scale, out):
     block uses the same small band matrix. One BLAS call per block (a loop
     over channel blocks, never over pixels) reads each input about once.
     On a GPU multiply-adds are cheap and launches are not: one block.
-    ``out`` (N, C, H, W) must be contiguous.
     """
     n, cp, h, w = buf.shape
     c = cp - size + 1
@@ -49,6 +47,7 @@ def _band_sum(xp, buf, size, scale, out):
     rows = xp.arange(b)[:, None]
     cols = xp.arange(b + size - 1)[None, :]
     band = ((cols >= rows) & (cols < rows + size)).astype(buf.dtype) * buf.dtype.type(scale)
+    out = xp.empty((n, c, h, w), dtype=buf.dtype)
     src, dst = buf.reshape(n, cp, h * w), out.reshape(n, c, h * w)
     for c0 in range(0, c, b):
         m = min(b, c - c0)
@@ -76,8 +75,6 @@ class LocalResponseNorm(Function):
     Saved for backward: d, d^-beta and b (the input a is kept by the graph).
     Large temporaries are reused in place (d^-beta goes into the squares'
     buffer): a fresh array costs page faults on top of the pass itself.
-    Images are independent, so on the CPU both passes split the batch
-    across threads (:mod:`minialex.functions._threads`).
     """
 
     def __init__(self, size, alpha, beta, k):
@@ -87,36 +84,25 @@ class LocalResponseNorm(Function):
         xp, dt = self.device.xp, a.dtype.type
         front, _ = _windows(self.size)
         buf, mid = _padded(xp, a.shape, self.size, front, a.dtype)
-        d, b = xp.empty_like(a), xp.empty_like(a)
-
-        def images(lo, hi):   # images lo..hi-1, on one of the CPU's threads
-            s = slice(lo, hi)
-            xp.multiply(a[s], a[s], out=mid[s])                      # a_j^2
-            _band_sum(xp, buf[s], self.size, self.alpha, d[s])       # alpha * sum a_j^2
-            d[s] += dt(self.k)
-            xp.power(d[s], dt(-self.beta), out=mid[s])               # d^-beta, in buf's memory
-            xp.multiply(a[s], mid[s], out=b[s])
-        parallel(images, a.shape[0], a)
+        xp.multiply(a, a, out=mid)                        # a_j^2
+        d = _band_sum(xp, buf, self.size, self.alpha)     # alpha * sum a_j^2
+        d += dt(self.k)
+        r = xp.power(d, dt(-self.beta), out=mid)          # d^-beta, in buf's memory
+        b = a * r
         if self.needs_input_grad[0]:
-            self.a, self.d, self.r, self.b = a, d, mid, b
+            self.a, self.d, self.r, self.b = a, d, r, b
         return b
 
     def backward(self, g):
         xp = self.device.xp
         _, back = _windows(self.size)
         buf, mid = _padded(xp, g.shape, self.size, back, g.dtype)  # transposed window
-        ga = xp.empty_like(g)
-        scale = -2.0 * self.alpha * self.beta
-
-        def images(lo, hi):   # images lo..hi-1, on one of the CPU's threads
-            s = slice(lo, hi)
-            xp.multiply(g[s], self.b[s], out=mid[s])
-            xp.divide(mid[s], self.d[s], out=mid[s])                 # g_i b_i / d_i
-            _band_sum(xp, buf[s], self.size, scale, ga[s])
-            ga[s] *= self.a[s]                                       # the cross-channel part
-            xp.multiply(g[s], self.r[s], out=mid[s])                 # g_j d_j^-beta
-            ga[s] += mid[s]
-        parallel(images, g.shape[0], g)
+        xp.multiply(g, self.b, out=mid)
+        xp.divide(mid, self.d, out=mid)                   # g_i b_i / d_i
+        ga = _band_sum(xp, buf, self.size, -2.0 * self.alpha * self.beta)
+        ga *= self.a                                      # the cross-channel part
+        xp.multiply(g, self.r, out=mid)                   # buf is free again: g_j d_j^-beta
+        ga += mid
         return ga
 
 
