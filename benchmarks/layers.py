@@ -11,6 +11,7 @@ convolution part lives in ``layers_conv.py``, pooling and LRN in
 ``layers_pool_lrn.py``; each can also run on its own.
 """
 
+import importlib.util
 import os
 import sys
 
@@ -23,11 +24,8 @@ from layers_pool_lrn import bench_pool_lrn  # noqa: E402
 
 def main(argv):
     sets = argv or None
-    try:
-        import torch  # noqa: F401
-        have_torch = True
-    except ImportError:
-        have_torch = False
+    have_torch = importlib.util.find_spec("torch") is not None
+    if not have_torch:
         print("torch is not installed: minialex times only")
     print("== convolution (forward + backward) ==")
     bench_conv(sets, torch=have_torch)

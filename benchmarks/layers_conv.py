@@ -18,7 +18,6 @@ so NumPy's BLAS threads do not spin idle between products.
 
 import os
 import sys
-import time
 
 # OpenBLAS's idle threads spin for about 2**28 cycles after each product,
 # taking a core from the copies that follow (minialex splits its big copies
@@ -29,7 +28,9 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minialex  # noqa: E402  (the repository's copy, installed or not)
+from _timing import alternate_times_ms, torch_or_none  # noqa: E402
 from minialex.functions.conv2d import conv2d  # noqa: E402
 
 # name -> list of (layer, N, C_in, H(=W), C_out, kernel, stride, padding, groups)
@@ -49,20 +50,6 @@ CONV_SHAPES["imagenet"] = [
     ("conv1", 32, 3, 227, 96, 11, 4, 0, 1), ("conv2", 32, 96, 27, 256, 5, 1, 2, 2),
     ("conv3", 32, 256, 13, 384, 3, 1, 1, 1), ("conv4", 32, 384, 13, 384, 3, 1, 1, 2),
     ("conv5", 32, 384, 13, 256, 3, 1, 1, 2)]
-
-
-def _times_ms(fns, warmup, repeats):
-    """Run the callables ``fns`` alternately; (median, min) milliseconds of each."""
-    for _ in range(warmup):
-        for f in fns:
-            f()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for f, t in zip(fns, times):
-            start = time.perf_counter()
-            f()
-            t.append(time.perf_counter() - start)
-    return [(1e3 * float(np.median(t)), 1e3 * min(t)) for t in times]
 
 
 def _minialex_step(x, w, b, gy, stride, padding, groups, input_grad):
@@ -96,13 +83,7 @@ def bench_conv(shape_sets=None, warmup=2, repeats=7, threads=2, torch=True, out=
     medians) and prints a table through ``out`` (``out=None``: quiet).
     ``torch=False`` or a missing torch leaves the torch entries None. The
     minimum is shown too: on a busy machine it is the steadier figure."""
-    tch = None
-    if torch:
-        try:
-            import torch as tch
-            tch.set_num_threads(threads)
-        except ImportError:
-            tch = None
+    tch = torch_or_none(threads) if torch else None
     rng = np.random.default_rng(0)
     rows = []
     if out:
@@ -119,7 +100,7 @@ def bench_conv(shape_sets=None, warmup=2, repeats=7, threads=2, torch=True, out=
             fns = [_minialex_step(x, w, b, gy, s, p, g, input_grad)]
             if tch is not None:
                 fns.append(_torch_step(tch, x, w, b, gy, s, p, g, input_grad))
-            ms = _times_ms(fns, warmup, repeats) + [(None, None)]
+            ms = alternate_times_ms(fns, warmup, repeats) + [(None, None)]
             row = {"set": set_name, "layer": layer, "shape": (n, c, h, co, k, s, p, g),
                    "ms": ms[0][0], "min_ms": ms[0][1], "torch_ms": ms[1][0],
                    "torch_min_ms": ms[1][1]}

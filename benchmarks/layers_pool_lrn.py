@@ -20,7 +20,6 @@ for leaves and torch avoids).
 
 import os
 import sys
-import time
 
 # OpenBLAS's idle threads (the LRN's window sums are BLAS products) spin for
 # a long while after each product, taking a core from whatever runs next,
@@ -31,7 +30,9 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minialex  # noqa: E402  (the repository's copy, installed or not)
+from _timing import alternate_times_ms, torch_or_none  # noqa: E402
 from minialex.functions.local_response_norm import local_response_norm  # noqa: E402
 from minialex.functions.max_pool2d import max_pool2d  # noqa: E402
 
@@ -48,20 +49,6 @@ def _net(n, c1, c2, c5, h1, h2, h5):
 
 POOL_LRN_SHAPES = {name: _net(128, *w, 28, 13, 6) for name, w in CIFAR_WIDTHS.items()}
 POOL_LRN_SHAPES["imagenet"] = _net(32, 96, 256, 256, 55, 27, 13)
-
-
-def _median_ms(fns, warmup, repeats):
-    """Run the callables ``fns`` alternately; median milliseconds of each."""
-    for _ in range(warmup):
-        for f in fns:
-            f()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for f, t in zip(fns, times):
-            start = time.perf_counter()
-            f()
-            t.append(time.perf_counter() - start)
-    return [1e3 * float(np.median(t)) for t in times]
 
 
 def _minialex_step(op, x, gy):
@@ -93,13 +80,7 @@ def bench_pool_lrn(shape_sets=None, warmup=2, repeats=9, threads=2, torch=True, 
     dicts ``{"set", "layer", "shape", "ms", "torch_ms", "ratio"}`` and prints
     a table through ``out`` (``out=None``: quiet). ``torch=False`` or a
     missing torch leaves torch_ms and ratio None."""
-    tch = None
-    if torch:
-        try:
-            import torch as tch
-            tch.set_num_threads(threads)
-        except ImportError:
-            tch = None
+    tch = torch_or_none(threads) if torch else None
     rng = np.random.default_rng(0)
     rows = []
     if out:
@@ -113,7 +94,7 @@ def bench_pool_lrn(shape_sets=None, warmup=2, repeats=9, threads=2, torch=True, 
             fns = [_minialex_step(op, x, gy)]
             if tch is not None:
                 fns.append(_torch_step(tch, op, x, gy))
-            ms = _median_ms(fns, warmup, repeats)
+            ms = [med for med, _ in alternate_times_ms(fns, warmup, repeats)]
             row = {"set": set_name, "layer": layer, "shape": (n, c, h, h),
                    "ms": ms[0], "torch_ms": ms[1] if len(ms) > 1 else None}
             row["ratio"] = row["torch_ms"] and row["ms"] / row["torch_ms"]

@@ -198,7 +198,7 @@ def gpu_matmul_gflops(device, n=4096):
             a @ b
             dev.synchronize()
         best = min(_time(product) for _ in range(10))
-        del a, b
+        a = b = None  # let the pool free them
         cupy.get_default_memory_pool().free_all_blocks()
     return 2 * n ** 3 / best / 1e9
 
