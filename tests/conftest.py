@@ -26,3 +26,24 @@ def cifar10_dir():
         pytest.skip("real CIFAR-10 not found: set MINIALEX_DATA or place it at "
                     "../shared/data/cifar10 beside the repository")
     return root
+
+
+def assert_cross_tower_transfers(log, dev0, dev1, batch=2):
+    """Check a ``record_transfers`` log of one training step of the small
+    two-tower CIFAR net with towers on ``dev0``/``dev1`` and the batch on
+    ``dev0``: the image goes to tower 1, each tower fetches the other's
+    activations for conv3, fc6 and fc7, fc8 (on tower 0) fetches tower 1's,
+    gradients come back along every cross-tower copy, and nothing else."""
+    fwd = [(t["tag"], t["src"], t["dst"]) for t in log if t["direction"] == "forward"]
+    bwd = [(t["tag"], t["src"], t["dst"]) for t in log if t["direction"] == "backward"]
+    assert sorted(fwd) == sorted([
+        ("input", dev0, dev1),
+        ("conv3", dev1, dev0), ("conv3", dev0, dev1),
+        ("fc6", dev1, dev0), ("fc6", dev0, dev1),
+        ("fc7", dev1, dev0), ("fc7", dev0, dev1),
+        ("fc8", dev1, dev0)])
+    # the image needs no gradient, so only the cross-tower copies go back
+    assert sorted(bwd) == sorted((tag, dst, src) for tag, src, dst in fwd if tag != "input")
+    shapes = {t["tag"]: t["shape"] for t in log if t["direction"] == "forward"}
+    assert shapes["conv3"] == (batch, 32, 6, 6) and shapes["fc6"] == (batch, 128)
+    assert shapes["fc7"] == (batch, 256) and shapes["fc8"] == (batch, 256)

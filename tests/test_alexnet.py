@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import minialex
+from conftest import assert_cross_tower_transfers
 from minialex import functional as F
 from minialex.backend import DeviceMismatchError, record_transfers
 from minialex.checkpoint import save_checkpoint, load_checkpoint
@@ -112,19 +113,7 @@ def test_transfers_only_at_cross_tower_layers():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    fwd = [(t["tag"], t["src"], t["dst"]) for t in log if t["direction"] == "forward"]
-    bwd = [(t["tag"], t["src"], t["dst"]) for t in log if t["direction"] == "backward"]
-    assert sorted(fwd) == sorted([
-        ("input", "cpu:0", "cpu:1"),
-        ("conv3", "cpu:1", "cpu:0"), ("conv3", "cpu:0", "cpu:1"),
-        ("fc6", "cpu:1", "cpu:0"), ("fc6", "cpu:0", "cpu:1"),
-        ("fc7", "cpu:1", "cpu:0"), ("fc7", "cpu:0", "cpu:1"),
-        ("fc8", "cpu:1", "cpu:0")])
-    # gradients go back along every cross-tower copy (the image needs none)
-    assert sorted(bwd) == sorted((tag, dst, src) for tag, src, dst in fwd if tag != "input")
-    shapes = {t["tag"]: t["shape"] for t in log if t["direction"] == "forward"}
-    assert shapes["conv3"] == (2, 32, 6, 6) and shapes["fc6"] == (2, 128)
-    assert shapes["fc7"] == (2, 256) and shapes["fc8"] == (2, 256)
+    assert_cross_tower_transfers(log, "cpu:0", "cpu:1")
 
 
 def test_one_device_makes_no_transfers():

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import minialex
+from conftest import assert_cross_tower_transfers
 from minialex import Tensor, functional as F
 from minialex.backend import CudaUnavailableError, Device, cupy_available, record_transfers
 from minialex.models import alexnet_cifar, towers_to_one
@@ -385,16 +386,4 @@ def test_two_gpus_transfer_only_at_the_cross_tower_layers():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    fwd = [(t["tag"], t["src"], t["dst"]) for t in log if t["direction"] == "forward"]
-    bwd = [(t["tag"], t["src"], t["dst"]) for t in log if t["direction"] == "backward"]
-    assert sorted(fwd) == sorted([
-        ("input", "cuda:0", "cuda:1"),
-        ("conv3", "cuda:1", "cuda:0"), ("conv3", "cuda:0", "cuda:1"),
-        ("fc6", "cuda:1", "cuda:0"), ("fc6", "cuda:0", "cuda:1"),
-        ("fc7", "cuda:1", "cuda:0"), ("fc7", "cuda:0", "cuda:1"),
-        ("fc8", "cuda:1", "cuda:0")])
-    # gradients go back along every cross-tower copy (the image needs none)
-    assert sorted(bwd) == sorted((tag, dst, src) for tag, src, dst in fwd if tag != "input")
-    shapes = {t["tag"]: t["shape"] for t in log if t["direction"] == "forward"}
-    assert shapes["conv3"] == (2, 32, 6, 6) and shapes["fc6"] == (2, 128)
-    assert shapes["fc7"] == (2, 256) and shapes["fc8"] == (2, 256)
+    assert_cross_tower_transfers(log, "cuda:0", "cuda:1")
