@@ -1,20 +1,24 @@
 """Downloading the binary release from a local HTTP server: MD5 and size
-checks, safe extraction, nothing half-written on failure, clear errors."""
+checks, safe extraction, nothing half-written on failure, clear errors; the
+download goes through pooch."""
 
 import functools
 import hashlib
 import http.server
 import io
 import socket
+import sys
 import tarfile
 import threading
+from pathlib import Path
 
 import numpy as np
+import pooch
 import pytest
 
 import minialex.data.cifar10 as cifar10_module
 from minialex.data import (CIFAR10_MD5, CIFAR10_SIZE, CIFAR10_URL, DownloadError,
-                           download_cifar10, load_cifar10)
+                           download_cifar10, download_file, load_cifar10)
 
 N = 3  # records per batch file
 
@@ -195,4 +199,96 @@ def test_no_network_error_names_url_folder_and_fix(tmp_path):
     msg = str(info.value)
     assert url in msg and str(tmp_path / "r") in msg
     assert "root=" in msg and "MINIALEX_DATA" in msg
+    assert_nothing_left(tmp_path / "r")
+
+
+def test_pooch_does_the_download_with_the_md5(tmp_path, monkeypatch):
+    calls = []
+    real = pooch.retrieve
+
+    def spy(url, **kwargs):
+        calls.append((url, kwargs))
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(pooch, "retrieve", spy)
+    archive = make_archive(official_members())
+    root = tmp_path / "root"
+    with Server({"/cifar-10-binary.tar.gz": archive}) as s:
+        url = s.url + "/cifar-10-binary.tar.gz"
+        download_cifar10(root, url=url, md5=md5(archive).upper(), size=len(archive),
+                         progress=False)
+    assert len(calls) == 1
+    got_url, kwargs = calls[0]
+    assert got_url == url and kwargs["known_hash"] == "md5:" + md5(archive)
+    assert kwargs["fname"] == "cifar-10-binary.tar.gz" and Path(kwargs["path"]) == root
+    assert callable(kwargs["downloader"])
+    assert sorted(p.name for p in root.iterdir()) == ["cifar-10-batches-bin"]
+
+
+def test_file_url_is_downloaded_through_pooch(tmp_path, monkeypatch):
+    calls = []
+    real = pooch.retrieve
+    monkeypatch.setattr(pooch, "retrieve", lambda url, **kw: calls.append(url) or real(url, **kw))
+    archive = make_archive(official_members())
+    src = tmp_path / "src" / "cifar-10-binary.tar.gz"
+    src.parent.mkdir()
+    src.write_bytes(archive)
+    root = tmp_path / "root"
+    folder = download_cifar10(root, url=src.as_uri(), md5=md5(archive), size=len(archive),
+                              progress=False)
+    assert calls == [src.as_uri()]
+    assert (folder / "test_batch.bin").is_file()
+    assert sorted(p.name for p in root.iterdir()) == ["cifar-10-batches-bin"]
+    with pytest.raises(DownloadError, match="could not download file:"):
+        download_cifar10(root / "x", url=(tmp_path / "missing.tar.gz").as_uri(), progress=False)
+    assert_nothing_left(root / "x")
+
+
+def test_download_file_errors_name_the_url_and_leave_nothing(tmp_path):
+    data = b"0123456789" * 5000
+    dest = tmp_path / "d" / "f.bin"
+    with Server({"/f": data, "/t": data}, truncate={"/t"}) as s:
+        with pytest.raises(DownloadError, match=f"could not download {s.url}/missing.*404"):
+            download_file(s.url + "/missing", dest, progress=False)
+        with pytest.raises(DownloadError,
+                           match=f"{s.url}/t stopped after {len(data) // 2} of {len(data)} bytes"):
+            download_file(s.url + "/t", dest, progress=False)
+        with pytest.raises(DownloadError, match=f"{s.url}/f has MD5 {md5(data)}, expected 0+"):
+            download_file(s.url + "/f", dest, md5="0" * 32, progress=False)
+        with pytest.raises(DownloadError, match=f"{s.url}/f is {len(data)} bytes, expected 7"):
+            download_file(s.url + "/f", dest, size=7, progress=False)
+    assert_nothing_left(dest.parent)
+    with pytest.raises(DownloadError, match="unsupported URL scheme 'gopher'"):
+        download_file("gopher://example.org/f", dest, progress=False)
+    assert_nothing_left(dest.parent)
+
+
+def test_existing_file_kept_if_verified_else_replaced_atomically(tmp_path, capfd):
+    data, other = b"new contents" * 100, b"old contents"
+    dest = tmp_path / "f.bin"
+    with Server({"/f": data}) as s:
+        dest.write_bytes(data)                 # verified by its MD5: pooch keeps it
+        assert download_file(s.url + "/gone", dest, md5=md5(data), size=len(data),
+                             progress=False) == dest
+        dest.write_bytes(other)                # wrong MD5: downloaded again
+        download_file(s.url + "/f", dest, md5=md5(data), progress=False)
+        assert dest.read_bytes() == data
+        dest.write_bytes(other)                # no MD5 to verify it: a fresh copy replaces it
+        download_file(s.url + "/f", dest, progress=False)
+        assert dest.read_bytes() == data
+        dest.write_bytes(other)                # a failed download leaves it as it was
+        with pytest.raises(DownloadError, match="404"):
+            download_file(s.url + "/gone", dest, progress=False)
+        with pytest.raises(DownloadError, match="MD5"):
+            download_file(s.url + "/f", dest, md5="0" * 32, progress=False)
+    assert dest.read_bytes() == other
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+    assert capfd.readouterr().err == ""        # progress=False: no bar, no pooch log lines
+
+
+def test_without_pooch_the_error_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pooch", None)        # makes `import pooch` fail
+    with pytest.raises(DownloadError, match=r"needs pooch \(pip install 'pooch>=1.6'\)") as info:
+        download_cifar10(tmp_path / "r", url="http://127.0.0.1:9/a.tar.gz", progress=False)
+    assert "root=" in str(info.value)
     assert_nothing_left(tmp_path / "r")

@@ -1,24 +1,32 @@
 """Download and unpack the official CIFAR-10 binary release, safely.
 
-The archive is streamed to a temporary file next to its destination with a
-progress bar, its size and MD5 are checked, and only the expected regular
-files are extracted into a temporary folder that is renamed into place when
-complete. An interrupted or corrupt download therefore leaves nothing
-half-written, and an archive with absolute paths, ``..`` components or links
-is refused.
+The archive is downloaded with `pooch <https://www.fatiando.org/pooch/>`_
+(``pooch.retrieve``, imported only when downloading), which streams it to a
+temporary file beside its destination, checks its MD5 and only then moves it
+into place; we also check its byte count (against ``Content-Length`` and the
+expected size) before pooch moves it. A ``file://`` URL is copied by a small
+downloader of our own that pooch calls the same way. Only the expected
+regular files are then extracted, by our own code (not ``pooch.Untar``),
+into a temporary folder that is renamed into place when complete. An
+interrupted or corrupt download therefore leaves nothing half-written, and an
+archive with absolute paths, ``..`` components or links is refused. Every
+failure is a ``DownloadError`` naming the URL.
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
+import contextlib
+import ftplib
+import logging
 import os
 import posixpath
+import re
 import shutil
 import tarfile
 import tempfile
-import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -32,63 +40,213 @@ CIFAR10_SIZE = 170_052_171
 CIFAR10_REQUIRED = (*BINARY_TRAIN_FILES, BINARY_TEST_FILE)
 CIFAR10_OPTIONAL = ("batches.meta.txt", "readme.html")
 
+_CHUNK = 1 << 20
+# Errors a downloader can raise for a network or file problem (requests'
+# exceptions are OSErrors, its URL errors also ValueErrors).
+_TRANSFER_ERRORS = (ValueError, *ftplib.all_errors)
+
 
 class DownloadError(RuntimeError):
     """The download failed, was the wrong size or MD5, or the archive is unsafe."""
 
 
+class _Progress:
+    """pooch's custom progress-bar interface (``total``, ``update``,
+    ``reset``, ``close``) over a tqdm bar named after the file; it also keeps
+    the length the server announced (``announced``, None if unknown)."""
+
+    def __init__(self, desc: str, enabled: bool, size: int | None):
+        self.announced: int | None = None
+        self._size = size
+        self._bar = tqdm(total=size, unit="B", unit_scale=True, desc=desc, disable=not enabled)
+
+    @property
+    def total(self):
+        return self._bar.total
+
+    @total.setter
+    def total(self, value):
+        self.announced = int(value) if value else None      # pooch sets 0 when unknown
+        self._bar.total = self.announced if self.announced is not None else self._size
+
+    def update(self, n):
+        self._bar.update(n)
+
+    def reset(self):
+        self._bar.reset(total=self._bar.total)
+
+    def close(self):
+        self._bar.close()
+
+
+class _Downloader:
+    """The ``downloader`` we hand to ``pooch.retrieve``: pooch's own
+    ``HTTPDownloader`` (http, https) or ``FTPDownloader`` (ftp), or a plain
+    copy for ``file://`` URLs, writing to pooch's temporary file. After the
+    transfer it checks the byte count there, so a short or wrong-size file
+    is refused (and deleted by pooch) before pooch moves it into place."""
+
+    def __init__(self, name: str, size: int | None, progress: bool, timeout: float):
+        self.name, self.size, self.progress, self.timeout = name, size, progress, timeout
+        self.called = False
+
+    def __call__(self, url: str, output_file: str, pooch_instance=None) -> None:
+        import pooch
+
+        self.called = True
+        bar = _Progress(self.name, self.progress, self.size)
+        try:
+            scheme = urllib.parse.urlsplit(url).scheme.lower()
+            try:
+                if scheme == "file":
+                    self._copy_local(url, output_file, bar)
+                elif scheme in ("http", "https"):
+                    # identity: count and hash the bytes as served, like urllib did
+                    pooch.HTTPDownloader(progressbar=bar, chunk_size=_CHUNK, timeout=self.timeout,
+                                         headers={"Accept-Encoding": "identity"},
+                                         )(url, output_file, pooch_instance)
+                elif scheme == "ftp":
+                    pooch.FTPDownloader(progressbar=self.progress, chunk_size=_CHUNK,
+                                        timeout=self.timeout)(url, output_file, pooch_instance)
+                else:
+                    raise DownloadError(f"cannot download {url}: unsupported URL scheme "
+                                        f"{scheme!r} (use http, https, ftp or file)")
+            except _TRANSFER_ERRORS as exc:
+                got = max(_size_of(output_file), _bytes_read(exc))
+                if got and bar.announced:
+                    raise DownloadError(
+                        f"download of {url} stopped after {got} of {bar.announced} bytes "
+                        f"(connection closed: {exc}): interrupted; nothing was kept") from exc
+                raise DownloadError(f"could not download {url}: {exc}") from exc
+        finally:
+            bar.close()
+        got = _size_of(output_file)
+        if bar.announced is not None and got != bar.announced:
+            raise DownloadError(f"download of {url} stopped after {got} of {bar.announced} bytes "
+                                "(connection closed): interrupted; nothing was kept")
+        if self.size is not None and got != self.size:
+            raise DownloadError(f"download of {url} is {got} bytes, expected {self.size}: "
+                                "interrupted or a different file; nothing was kept")
+
+    @staticmethod
+    def _copy_local(url: str, output_file: str, bar: _Progress) -> None:
+        with urllib.request.urlopen(url) as src, open(output_file, "wb") as out:
+            length = src.headers.get("Content-Length")
+            bar.total = int(length) if length and length.isdigit() else 0
+            while chunk := src.read(_CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
+
+
+def _bytes_read(exc: BaseException) -> int:
+    """Bytes received before the connection closed, from urllib3's
+    ``IncompleteRead(partial, expected)`` somewhere in ``exc``'s arguments or
+    chain (the last chunk never reaches the file); 0 if not found."""
+    seen, todo = set(), [exc]
+    while todo:
+        err = todo.pop()
+        if not isinstance(err, BaseException) or id(err) in seen:
+            continue
+        seen.add(id(err))
+        partial = getattr(err, "partial", None)
+        if isinstance(partial, (int, bytes)) and not isinstance(partial, bool):
+            return partial if isinstance(partial, int) else len(partial)
+        todo.extend([*err.args, err.__cause__, err.__context__])
+    return 0
+
+
+def _size_of(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+@contextlib.contextmanager
+def _pooch_logging(quiet: bool):
+    """Filter pooch's log lines for the duration of the block: all of them
+    when ``quiet``, else only its SHA256 hint (which points to
+    ``pooch.retrieve``'s ``known_hash``; our argument is ``md5``). A filter,
+    not ``setLevel``: pooch's logger is outside logging's manager, so a new
+    level would not reach its cached ``isEnabledFor``."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not quiet and not str(record.msg).startswith("SHA256 hash of downloaded file")
+
+    import pooch
+
+    logger = pooch.get_logger()
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
 def download_file(url: str, dest: str | os.PathLike, md5: str | None = None,
                   size: int | None = None, progress: bool = True, timeout: float = 60.0) -> Path:
-    """Stream ``url`` to ``dest``, checking its byte count and MD5.
+    """Download ``url`` to ``dest`` with ``pooch.retrieve``, checking its
+    byte count and MD5.
 
-    The bytes go to a temporary file beside ``dest``, renamed to ``dest``
-    only once complete and verified; on any failure it is deleted.
+    pooch writes the bytes to a temporary file beside ``dest`` and moves it
+    to ``dest`` only once complete and verified; on any failure it is
+    deleted and an existing ``dest`` is left as it was. With ``md5`` given,
+    an existing ``dest`` with that MD5 (and size) is kept and not downloaded
+    again (pooch's cache); without it, a fresh copy always replaces ``dest``.
 
     Args:
-        url: http(s) or file URL.
+        url: http(s), ftp or file URL.
         dest: the file to create (its folder is created).
         md5: expected hex MD5, or None to skip the check.
         size: expected size in bytes, or None to skip the check.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (and pooch's log lines).
         timeout: socket timeout in seconds.
 
     Returns: ``dest`` as a Path.
-    Raises: DownloadError naming the URL (network error, wrong size or MD5).
+    Raises: DownloadError naming the URL (network error, interrupted
+    download, wrong size or MD5).
     """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    digest = hashlib.md5()
-    got, announced = 0, None
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as resp:
-                    announced = resp.headers.get("Content-Length")
-                    announced = int(announced) if announced and announced.isdigit() else None
-                    total = announced if announced is not None else size
-                    with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                              disable=not progress) as bar:
-                        while chunk := resp.read(1 << 20):
-                            out.write(chunk)
-                            digest.update(chunk)
-                            got += len(chunk)
-                            bar.update(len(chunk))
-            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        import pooch    # here, not at the top: data already on disk loads without it
+    except ImportError as exc:
+        raise DownloadError(f"cannot download {url}: downloading needs pooch "
+                            "(pip install 'pooch>=1.6')") from exc
+    dest = Path(dest)
+    md5 = md5.lower() if md5 is not None else None
+    fname = dest.name
+    if md5 is None and dest.exists():
+        # pooch keeps an existing file it cannot verify: fetch a fresh copy
+        # beside it under a temporary name, then swap it in.
+        fname = f".{dest.name}.{uuid.uuid4().hex[:8]}.part"
+    fresh = dest.parent / fname
+    fetcher = _Downloader(dest.name, size, progress, timeout)
+    try:
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with _pooch_logging(quiet=not progress):
+                pooch.retrieve(url, known_hash=None if md5 is None else f"md5:{md5}",
+                               fname=fname, path=dest.parent, downloader=fetcher,
+                               progressbar=False)
+            if fresh != dest:
+                os.replace(fresh, dest)
+        except DownloadError:
+            raise
+        except ValueError as exc:   # pooch's hash check (requests' errors are caught inside)
+            if md5 is None or "hash" not in str(exc):
                 raise DownloadError(f"could not download {url}: {exc}") from exc
-        if announced is not None and got != announced:
-            raise DownloadError(f"download of {url} stopped after {got} of {announced} bytes "
-                                "(connection closed): interrupted; nothing was kept")
-        if size is not None and got != size:
-            raise DownloadError(f"download of {url} is {got} bytes, expected {size}: "
-                                "interrupted or a different file")
-        if md5 is not None and digest.hexdigest() != md5.lower():
-            raise DownloadError(f"download of {url} has MD5 {digest.hexdigest()}, expected "
-                                f"{md5.lower()}: corrupt or a different file; nothing was kept")
-        os.replace(tmp, dest)
+            actual = re.search(r"but got (\w+)", str(exc))
+            raise DownloadError(
+                f"download of {url} has MD5 {actual.group(1) if actual else '(unknown)'}, "
+                f"expected {md5}: corrupt or a different file; nothing was kept") from exc
+        except OSError as exc:      # creating the folder, moving the file into place
+            raise DownloadError(f"could not download {url} to {str(dest)!r}: {exc}") from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if fresh != dest:
+            fresh.unlink(missing_ok=True)
         raise
+    if not fetcher.called and size is not None and dest.stat().st_size != size:
+        raise DownloadError(f"{str(dest)!r} (already there, MD5 {md5}) is "
+                            f"{dest.stat().st_size} bytes, expected {size}: the expected MD5 and "
+                            f"size disagree; fix the arguments or delete the file")
     return dest
 
 
