@@ -122,7 +122,7 @@ if [ "${1:-}" = "--setup" ]; then
         echo "$log" | grep -i "error" | tail -n 2
         echo "editable install failed: the stages use PYTHONPATH=$REPO instead"
     fi
-    "$VPY" -c 'import numpy, PIL, tqdm' 2>/dev/null || pip_get "numpy>=1.24" "pillow>=9.0" "tqdm>=4.60"
+    "$VPY" -c 'import numpy, PIL, tqdm, pooch' 2>/dev/null || pip_get "numpy>=1.24" "pillow>=9.0" "tqdm>=4.60" "pooch>=1.6"
     echo "--- CuPy"
     if ! cupy_works; then
         echo "installing $WHEEL"

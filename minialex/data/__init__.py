@@ -1,6 +1,6 @@
 """minialex.data: data sets, augmentation and the mini-batch loader.
 
-Depends only on NumPy, Pillow and tqdm (nothing else in minialex).
+Depends only on NumPy, Pillow, tqdm and pooch (for downloading; nothing else in minialex).
 
 Data sets
     load_cifar10(root=None, download=True)   CIFAR-10 from any official layout
