@@ -37,10 +37,10 @@ import subprocess
 import sys
 import time
 
-import numpy
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+import minialex  # noqa: E402,F401  before NumPy, as a user's script would (README, "Threads")
+import numpy  # noqa: E402
 
 CIFAR = {"small": (32, 64, 96, 64, 512), "half": (48, 128, 192, 128, 2048),
          "paper": (96, 256, 384, 256, 4096)}

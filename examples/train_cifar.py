@@ -24,10 +24,10 @@ import signal
 import sys
 import time
 
+import minialex  # before NumPy: it sets OpenBLAS's thread timeout (README, "Threads")
 import numpy
 from tqdm import tqdm
 
-import minialex
 from minialex import functional as F
 from minialex import data as D
 from minialex.checkpoint import save_checkpoint, load_checkpoint

@@ -49,3 +49,53 @@ def test_parallel_covers_every_part_once(restore_threads):
     _threads.parallel(work, 10, np.empty(1 << 19, dtype=np.float32))
     np.testing.assert_array_equal(seen, 1)
     assert _threads._pool is not None
+
+
+def _forward_backward(op, x, gy_seed=1):
+    """(y, gx) of ``op`` on a float32 copy of x, with a fixed output gradient."""
+    t = minialex.Tensor(x.copy(), requires_grad=True)
+    y = op(t)
+    gy = np.random.default_rng(gy_seed).standard_normal(y.shape).astype(np.float32)
+    y.backward(gy)
+    return y.data, t.grad
+
+
+@pytest.mark.parametrize("name", ["relu", "lrn", "max_pool"])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_element_wise_passes_give_the_numbers_of_one_thread(name, threads, restore_threads):
+    # big enough to be split (over _threads._MIN_SIZE numbers), 7 images so
+    # the parts are uneven; ties in max-pooling must resolve the same way
+    from minialex import functional as F
+    op = {"relu": F.relu, "lrn": F.local_response_norm,
+          "max_pool": lambda t: F.max_pool2d(t, 3, 2)}[name]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 20, 45, 45)).astype(np.float32)
+    x[:, :, ::3, ::3] = x[:, :, 1::3, 1::3]          # ties inside pooling windows
+    assert x.size > _threads._MIN_SIZE
+    minialex.set_num_threads(1)
+    y1, g1 = _forward_backward(op, x)
+    minialex.set_num_threads(threads)
+    y2, g2 = _forward_backward(op, x)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(g1, g2)
+
+
+def test_import_sets_openblas_thread_timeout_unless_the_user_did():
+    import os
+    import subprocess
+    import sys
+    code = "import minialex, os; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "4"
+    env["OPENBLAS_THREAD_TIMEOUT"] = "12"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "12"
+    # NumPy already loaded: OpenBLAS has read its settings, minialex leaves them alone
+    env.pop("OPENBLAS_THREAD_TIMEOUT")
+    code = "import numpy, minialex, os; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "None"

@@ -5,6 +5,7 @@ import numbers
 import numpy
 
 from ..autograd import Function
+from ._threads import parallel as _parallel
 
 # Channels per block of the banded matrix product on the CPU (see ``_band_sum``).
 _BLOCK = 16
@@ -29,7 +30,7 @@ def _padded(xp, shape, size, front, dtype):
     return buf, buf[:, front:front + c]
 
 
-def _band_sum(xp, buf, size, scale):
+def _band_sum(xp, buf, size, scale, out=None):
     """s_i = scale * sum_{q=0}^{size-1} buf_{i+q} over channels: a sliding
     sum of ``size`` neighbouring channels, i.e. s = A @ buf with the banded
     matrix A[i, i+q] = scale (q = 0..size-1), applied at every (n, y, x).
@@ -47,7 +48,8 @@ def _band_sum(xp, buf, size, scale):
     rows = xp.arange(b)[:, None]
     cols = xp.arange(b + size - 1)[None, :]
     band = ((cols >= rows) & (cols < rows + size)).astype(buf.dtype) * buf.dtype.type(scale)
-    out = xp.empty((n, c, h, w), dtype=buf.dtype)
+    if out is None:
+        out = xp.empty((n, c, h, w), dtype=buf.dtype)
     src, dst = buf.reshape(n, cp, h * w), out.reshape(n, c, h * w)
     for c0 in range(0, c, b):
         m = min(b, c - c0)
@@ -73,37 +75,58 @@ class LocalResponseNorm(Function):
     Forward and backward are the same sliding sum (``_band_sum``), the
     backward one with the window's front and back swapped (A transposed).
     Saved for backward: d, d^-beta and b (the input a is kept by the graph).
-    Large temporaries are reused in place (d^-beta goes into the squares'
-    buffer): a fresh array costs page faults on top of the pass itself.
+    Images are independent, so on the CPU both passes run on parts of the
+    batch at once, one per thread (:mod:`minialex.functions._threads`); each
+    part writes its own slice of the outputs.
     """
 
     def __init__(self, size, alpha, beta, k):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, a):
-        xp, dt = self.device.xp, a.dtype.type
-        front, _ = _windows(self.size)
-        buf, mid = _padded(xp, a.shape, self.size, front, a.dtype)
-        xp.multiply(a, a, out=mid)                        # a_j^2
-        d = _band_sum(xp, buf, self.size, self.alpha)     # alpha * sum a_j^2
-        d += dt(self.k)
-        r = xp.power(d, dt(-self.beta), out=mid)          # d^-beta, in buf's memory
-        b = a * r
+        xp = self.device.xp
+        a = xp.ascontiguousarray(a)       # parts must be contiguous (see _band_sum)
+        d, r, b = xp.empty_like(a), xp.empty_like(a), xp.empty_like(a)
+
+        def work(lo, hi):                 # images lo..hi-1
+            self._forward(xp, a[lo:hi], d[lo:hi], r[lo:hi], b[lo:hi])
+        _parallel(work, a.shape[0], a)
         if self.needs_input_grad[0]:
             self.a, self.d, self.r, self.b = a, d, r, b
         return b
 
+    def _forward(self, xp, a, d, r, b):
+        """d, d^-beta and b of the images in ``a``, written into d, r, b."""
+        dt = a.dtype.type
+        front, _ = _windows(self.size)
+        buf, mid = _padded(xp, a.shape, self.size, front, a.dtype)
+        xp.multiply(a, a, out=mid)                        # a_j^2
+        _band_sum(xp, buf, self.size, self.alpha, out=d)  # alpha * sum a_j^2
+        d += dt(self.k)
+        xp.power(d, dt(-self.beta), out=r)                # d^-beta
+        xp.multiply(a, r, out=b)
+
     def backward(self, g):
         xp = self.device.xp
+        g = xp.ascontiguousarray(g)
+        ga = xp.empty_like(g)
+
+        def work(lo, hi):                 # images lo..hi-1
+            s = slice(lo, hi)
+            self._backward(xp, g[s], self.a[s], self.d[s], self.r[s], self.b[s], ga[s])
+        _parallel(work, g.shape[0], g)
+        return ga
+
+    def _backward(self, xp, g, a, d, r, b, ga):
+        """The input gradient of the images in ``g``, written into ga."""
         _, back = _windows(self.size)
         buf, mid = _padded(xp, g.shape, self.size, back, g.dtype)  # transposed window
-        xp.multiply(g, self.b, out=mid)
-        xp.divide(mid, self.d, out=mid)                   # g_i b_i / d_i
-        ga = _band_sum(xp, buf, self.size, -2.0 * self.alpha * self.beta)
-        ga *= self.a                                      # the cross-channel part
-        xp.multiply(g, self.r, out=mid)                   # buf is free again: g_j d_j^-beta
+        xp.multiply(g, b, out=mid)
+        xp.divide(mid, d, out=mid)                   # g_i b_i / d_i
+        _band_sum(xp, buf, self.size, -2.0 * self.alpha * self.beta, out=ga)
+        ga *= a                                      # the cross-channel part
+        xp.multiply(g, r, out=mid)                   # buf is free again: g_j d_j^-beta
         ga += mid
-        return ga
 
 
 def _check_number(name, value, ok, rule):

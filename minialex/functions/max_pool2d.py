@@ -5,6 +5,7 @@ import numbers
 import numpy
 
 from ..autograd import Function
+from ._threads import parallel as _parallel
 
 # Grid points per channel block on the CPU: the block's phases, running
 # maximum and argmax (about 25 bytes a point) then stay in a 2 MB L2 cache.
@@ -125,6 +126,21 @@ class MaxPool2d(Function):
 
     def forward(self, x):
         xp = self.device.xp
+        track = self.needs_input_grad[0]
+        y = xp.empty(x.shape[:2] + (self.oh, self.ow), dtype=x.dtype)
+        wp = self._padded_size(*x.shape[2:])[1]
+        argmax = xp.empty(y.shape, dtype=self._code_dtype(xp, wp)) if track else None
+        if track:
+            self.argmax, self.x_shape = argmax, x.shape
+
+        def work(lo, hi):                                      # images lo..hi-1
+            self._pool(xp, x[lo:hi], y[lo:hi], None if argmax is None else argmax[lo:hi])
+        _parallel(work, x.shape[0], x)        # images are independent: split across threads
+        return y
+
+    def _pool(self, xp, x, y, argmax):
+        """The forward pass on a part of the batch: y and (unless None)
+        argmax, the window position of each maximum, written in place."""
         n, c, h, w = x.shape
         hp, wp = self._padded_size(h, w)
         a, b = -(-hp // self.sh), -(-wp // self.sw)            # phase size, rounded up
@@ -132,12 +148,8 @@ class MaxPool2d(Function):
         # position i*wp + j in xpad relative to the window's corner
         taps = [(i % self.sh, j % self.sw, (i // self.sh) * b + j // self.sw, i * wp + j)
                 for i in range(self.kh) for j in range(self.kw)]
-        track = self.needs_input_grad[0]
-        code = self._code_dtype(xp, wp)
-        y = xp.empty((n, c, self.oh, self.ow), dtype=x.dtype)
-        if track:
-            self.argmax = xp.empty(y.shape, dtype=code)
-            self.x_shape = x.shape
+        track = argmax is not None
+        code = argmax.dtype.type if track else None
         # Cache blocking: each pass below streams its arrays once, so on the
         # CPU they run over a block of channels (all images, all pixels)
         # small enough to stay in cache; on a GPU over all channels at once.
@@ -175,8 +187,7 @@ class MaxPool2d(Function):
                     at[...] = 0
             y[:, c0:c0 + m] = grid_mem[:g].reshape(n, m, a, b)[keep]
             if track:
-                self.argmax[:, c0:c0 + m] = at_mem[:g].reshape(n, m, a, b)[keep]
-        return y
+                argmax[:, c0:c0 + m] = at_mem[:g].reshape(n, m, a, b)[keep]
 
     def _code_dtype(self, xp, wp):
         """uint8 when every offset i*wp + j fits (3x3 windows on rows of up to
@@ -188,15 +199,20 @@ class MaxPool2d(Function):
         xp = self.device.xp
         n, c, h, w = self.x_shape
         hp, wp = self._padded_size(h, w)
-        # flat index in xpad of each output's argmax: plane + window corner + offset
-        # (int32 when it fits: half the memory traffic of int64)
+        # flat index in xpad of each output's argmax, counted from its image's
+        # start: plane + window corner + offset (int32 when it fits: half the
+        # memory traffic of int64)
         it = xp.int32 if n * c * hp * wp < 2**31 else xp.int64
         corner = (xp.arange(self.oh, dtype=it)[:, None] * it(self.sh * wp)
                   + xp.arange(self.ow, dtype=it)[None, :] * it(self.sw))
-        index = xp.arange(n * c, dtype=it).reshape(-1, 1, 1) * it(hp * wp) + corner
-        index += self.argmax.reshape(index.shape)
+        plane = xp.arange(c, dtype=it).reshape(-1, 1, 1) * it(hp * wp) + corner   # (c, oh, ow)
         gpad = xp.zeros((n, c, hp, wp), dtype=gy.dtype)
-        xp.add.at(gpad.reshape(-1), index.reshape(-1), gy.reshape(-1))
+
+        def work(lo, hi):                   # images lo..hi-1 (their gradients never meet)
+            image = xp.arange(hi - lo, dtype=it).reshape(-1, 1, 1, 1) * it(c * hp * wp)
+            index = (image + plane) + self.argmax[lo:hi]
+            xp.add.at(gpad[lo:hi].reshape(-1), index.reshape(-1), gy[lo:hi].reshape(-1))
+        _parallel(work, n, gpad)
         if (hp, wp) == (h, w):                   # no padding, no ceil-mode overhang
             return gpad
         return xp.ascontiguousarray(gpad[:, :, self.ph:self.ph + h, self.pw:self.pw + w])

@@ -1,6 +1,7 @@
 """Rectified linear unit (paper section 3.1)."""
 
 from ..autograd import Function
+from ._threads import parallel as _parallel
 
 
 class ReLU(Function):
@@ -8,15 +9,31 @@ class ReLU(Function):
 
     dy/dx = 1 where x > 0 and 0 where x < 0 (at x = 0 we take 0, the usual
     subgradient). Since y > 0 exactly where x > 0: gx = gy * [y > 0].
-    Only y is kept for the backward pass.
+    Only y is kept for the backward pass. Both passes treat the array as one
+    flat run of numbers, split across the CPU threads for big arrays.
     """
 
     def forward(self, x):
-        self.y = self.device.xp.maximum(x, 0)
+        xp = self.device.xp
+        x = xp.ascontiguousarray(x)
+        self.y = xp.empty_like(x)
+        xf, yf = x.reshape(-1), self.y.reshape(-1)
+
+        def work(lo, hi):                   # numbers lo..hi-1
+            xp.maximum(xf[lo:hi], 0, out=yf[lo:hi])
+        _parallel(work, xf.size, x)
         return self.y
 
     def backward(self, gy):
-        return gy * (self.y > 0)
+        xp = self.device.xp
+        gy = xp.ascontiguousarray(gy)
+        gx = xp.empty_like(gy)
+        gyf, yf, gxf = gy.reshape(-1), self.y.reshape(-1), gx.reshape(-1)
+
+        def work(lo, hi):                   # numbers lo..hi-1
+            xp.multiply(gyf[lo:hi], yf[lo:hi] > 0, out=gxf[lo:hi])
+        _parallel(work, gyf.size, gy)
+        return gx
 
 
 def relu(x):
