@@ -279,3 +279,28 @@ def test_plateau_errors():
         optim.ReduceLROnPlateau(opt, factor=1.0)
     with pytest.raises(ValueError, match="NaN"):
         optim.ReduceLROnPlateau(opt).step(float("nan"))
+
+
+def test_sgd_piecewise_update_equals_the_whole_array_formula():
+    # the CPU update runs over pieces of _CHUNK numbers; a size that is not a
+    # multiple of it, and a non-contiguous parameter, must give exactly the
+    # numbers of the paper's formula on whole arrays (float32 throughout)
+    from minialex.optim import sgd as sgd_module
+    rng = np.random.default_rng(3)
+    n = 3 * sgd_module._CHUNK + 7
+    shapes = [(n,), (5, 4)]
+    ps = [nn.Parameter(rng.standard_normal(s).astype(np.float32)) for s in shapes]
+    ps[1].data = np.asfortranarray(ps[1].data)            # non-contiguous in C order
+    w = [p.data.copy() for p in ps]
+    v = [np.zeros_like(x) for x in w]
+    opt = optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=5e-4)
+    for step in range(3):
+        grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        for p, g in zip(ps, grads):
+            p.grad = g.copy()
+        opt.step()
+        for k, g in enumerate(grads):
+            v[k] = np.float32(0.9) * v[k] - np.float32(5e-4 * 0.05) * w[k] - np.float32(0.05) * g
+            w[k] = w[k] + v[k]
+            np.testing.assert_array_equal(ps[k].data, w[k])
+            assert ps[k].data.dtype == np.float32
