@@ -329,10 +329,18 @@ class Function:
     Non-tensor arguments (strides, labels...) go to ``__init__``. Calling the
     Function checks that all Tensor inputs live on one device and runs both
     passes inside that device's context (CuPy's current device).
+
+    ``returns_new_arrays`` (class attribute, default False): set it to True
+    when every array ``backward`` returns is new memory that nothing else
+    keeps (no gy passed through, no view, nothing saved on ``self``). A leaf
+    receiving its first gradient from such a Function then takes the array
+    itself as ``.grad`` instead of a copy (for AlexNet's weights this saves
+    copying 240 MB a step).
     """
 
     inputs = ()
     outputs = ()
+    returns_new_arrays = False
 
     def __call__(self, *inputs):
         tensors = [x for x in inputs if isinstance(x, Tensor)]
@@ -434,7 +442,7 @@ def _run_backward(root, grad, retain_graph):
         if len(gxs) != len(fn.inputs):
             raise RuntimeError(f"{type(fn).__name__}.backward returned {len(gxs)} "
                                f"gradients for {len(fn.inputs)} inputs")
-        for x, gx in zip(fn.inputs, gxs):
+        for k, (x, gx) in enumerate(zip(fn.inputs, gxs)):
             if gx is None or not x.requires_grad:
                 continue
             if gx.shape != x.shape:
@@ -444,7 +452,8 @@ def _run_backward(root, grad, retain_graph):
                 if gx.dtype != x.dtype:  # e.g. float32 x times a float64 constant
                     gx = gx.astype(x.dtype)
                 if x.creator is None:
-                    _accumulate_leaf(x, gx)
+                    owned = fn.returns_new_arrays and all(g is not gx for g in gxs[k + 1:])
+                    _accumulate_leaf(x, gx, owned)
                     continue
                 key = id(x)
                 if key in grads:
@@ -459,11 +468,13 @@ def _run_backward(root, grad, retain_graph):
     del keep
 
 
-def _accumulate_leaf(x, g):
+def _accumulate_leaf(x, g, owned=False):
     """Add ``g`` into a leaf's ``.grad``. The first gradient is copied: a
     backward pass may hand the same array to several inputs (add passes
-    ``gy`` straight through), and ``.grad`` must never alias another array."""
+    ``gy`` straight through), and ``.grad`` must never alias another array.
+    ``owned``: nothing else refers to ``g`` (see
+    ``Function.returns_new_arrays``), so it becomes ``.grad`` as it is."""
     if x.grad is None:
-        x.grad = g.copy()
+        x.grad = g if owned else g.copy()
     else:
         x.grad += g

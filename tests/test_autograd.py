@@ -10,6 +10,7 @@ import pytest
 import minialex
 from minialex import Function, Tensor
 from minialex import functional as F
+from minialex.functions.linear import Linear
 
 
 # ------------------------------------------------------------------ Tensor basics
@@ -337,3 +338,59 @@ def test_float32_graph_keeps_float32():
     assert y.dtype == np.float32 and loss.dtype == np.float32
     loss.backward()
     assert x.grad.dtype == np.float32
+
+
+class _Twice(minialex.Function):
+    """y = a + b whose backward hands the SAME new array to both inputs."""
+    returns_new_arrays = True
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        g = gy * 1.0
+        return g, g
+
+
+class _Saved(minialex.Function):
+    """y = 2 a whose backward returns an array it keeps (not new)."""
+
+    def forward(self, a):
+        self.two = np.full(a.shape, 2.0)
+        return 2.0 * a
+
+    def backward(self, gy):
+        self.two *= gy
+        return self.two
+
+
+def test_leaf_gradients_never_alias_each_other_or_saved_arrays():
+    a = minialex.Tensor(np.ones(3), requires_grad=True)
+    b = minialex.Tensor(np.ones(3), requires_grad=True)
+    _Twice()(a, b).backward(np.arange(3.0))
+    np.testing.assert_array_equal(a.grad, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(b.grad, [0.0, 1.0, 2.0])
+    assert not np.shares_memory(a.grad, b.grad)
+    fn = _Saved()
+    c = minialex.Tensor(np.ones(3), requires_grad=True)
+    fn(c).backward(np.ones(3))
+    assert not np.shares_memory(c.grad, fn.two)      # copied: the Function keeps it
+
+
+def test_linear_weight_takes_its_new_gradient_array_without_a_copy():
+    x = minialex.Tensor(np.ones((2, 3)), requires_grad=True)
+    w = minialex.Tensor(np.ones((4, 3)), requires_grad=True)
+    seen = []
+    original = Linear.backward
+
+    def spy(self, gy):
+        grads = original(self, gy)
+        seen.extend(grads)
+        return grads
+    Linear.backward = spy
+    try:
+        F.linear(x, w).sum().backward()
+    finally:
+        Linear.backward = original
+    assert w.grad is seen[1] and x.grad is seen[0]     # moved, not copied
+    np.testing.assert_array_equal(w.grad, np.full((4, 3), 2.0))

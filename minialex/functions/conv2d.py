@@ -300,6 +300,8 @@ class Conv2d(Function):
     all the copies made of it; pixels of the padding are dropped).
     """
 
+    returns_new_arrays = True    # gx, gW, gb are fresh arrays: weights take them as .grad
+
     def __init__(self, stride, padding, groups):
         self.stride, self.padding, self.groups = stride, padding, groups
 

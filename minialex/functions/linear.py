@@ -12,6 +12,8 @@ class Linear(Function):
       gb = sum_n gy          (dL/db_j  = sum_n gy_nj)
     """
 
+    returns_new_arrays = True    # three fresh products/sums: weights take them as .grad
+
     def forward(self, x, W, b=None):
         self.x, self.W = x, W
         y = x @ W.T
