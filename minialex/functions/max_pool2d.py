@@ -75,7 +75,8 @@ class MaxPool2d(Function):
     replaces the running maximum only when strictly greater, so ties keep
     the first offset in row-major window order. On the CPU all this runs
     per block of channels (every image and pixel of them at once), small
-    enough that the kh*kw passes hit the cache instead of memory.
+    enough that the kh*kw passes hit the cache instead of memory, and the
+    batch is split across minialex's threads (images are independent).
 
     Backward. y = xpad[argmax], so dy/dx is 1 at the recorded argmax of the
     window and 0 elsewhere: each output sends its whole gradient to that one
@@ -199,20 +200,16 @@ class MaxPool2d(Function):
         xp = self.device.xp
         n, c, h, w = self.x_shape
         hp, wp = self._padded_size(h, w)
-        # flat index in xpad of each output's argmax, counted from its image's
-        # start: plane + window corner + offset (int32 when it fits: half the
-        # memory traffic of int64)
+        # flat index in xpad of each output's argmax: plane + window corner + offset
+        # (int32 when it fits: half the memory traffic of int64). One scatter-add
+        # on one thread: split over images it was no faster (add.at keeps the GIL).
         it = xp.int32 if n * c * hp * wp < 2**31 else xp.int64
         corner = (xp.arange(self.oh, dtype=it)[:, None] * it(self.sh * wp)
                   + xp.arange(self.ow, dtype=it)[None, :] * it(self.sw))
-        plane = xp.arange(c, dtype=it).reshape(-1, 1, 1) * it(hp * wp) + corner   # (c, oh, ow)
+        index = xp.arange(n * c, dtype=it).reshape(-1, 1, 1) * it(hp * wp) + corner
+        index += self.argmax.reshape(index.shape)
         gpad = xp.zeros((n, c, hp, wp), dtype=gy.dtype)
-
-        def work(lo, hi):                   # images lo..hi-1 (their gradients never meet)
-            image = xp.arange(hi - lo, dtype=it).reshape(-1, 1, 1, 1) * it(c * hp * wp)
-            index = (image + plane) + self.argmax[lo:hi]
-            xp.add.at(gpad[lo:hi].reshape(-1), index.reshape(-1), gy[lo:hi].reshape(-1))
-        _parallel(work, n, gpad)
+        xp.add.at(gpad.reshape(-1), index.reshape(-1), gy.reshape(-1))
         if (hp, wp) == (h, w):                   # no padding, no ceil-mode overhang
             return gpad
         return xp.ascontiguousarray(gpad[:, :, self.ph:self.ph + h, self.pw:self.pw + w])
