@@ -99,3 +99,21 @@ def test_import_sets_openblas_thread_timeout_unless_the_user_did():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "None"
+
+
+@pytest.mark.parametrize("name", ["relu", "lrn", "max_pool"])
+def test_split_passes_accept_non_contiguous_input(name, restore_threads):
+    # a transposed view (not C-contiguous) must give the numbers of its copy
+    from minialex import functional as F
+    op = {"relu": F.relu, "lrn": F.local_response_norm,
+          "max_pool": lambda t: F.max_pool2d(t, 3, 2)}[name]
+    minialex.set_num_threads(2)
+    base = np.random.default_rng(5).standard_normal((20, 7, 45, 45)).astype(np.float32)
+    view = base.transpose(1, 0, 2, 3)                  # (7, 20, 45, 45), not contiguous
+    assert not view.flags.c_contiguous and view.size > _threads._MIN_SIZE
+    y1, g1 = _forward_backward(op, np.ascontiguousarray(view))
+    t = minialex.Tensor(view, requires_grad=True)
+    y2 = op(t)
+    y2.backward(np.random.default_rng(1).standard_normal(y2.shape).astype(np.float32))
+    np.testing.assert_array_equal(y1, y2.data)
+    np.testing.assert_array_equal(g1, t.grad)
