@@ -46,7 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--preset", default="small", choices=["small", "half", "paper"],
                    help="channel widths (REFERENCE.md); small fits a 2-core CPU")
     p.add_argument("--epochs", type=int, default=None,  # 15 when not resuming
-                   help="number of epochs (default 15, about 37 minutes on 2 CPU cores; with --resume: the saved run's, "
+                   help="number of epochs (default 15, about 32 minutes on 2 CPU cores; with --resume: the saved run's, "
                         "or this many to extend it)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.02, help="initial learning rate")
