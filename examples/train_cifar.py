@@ -161,18 +161,23 @@ def main(argv=None):
                                      "epochs": args.epochs or saved["epochs"],
                                      "stop_after_steps": args.stop_after_steps})
     args.epochs = args.epochs or 15
-    run = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(run, exist_ok=True)
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     towers = args.towers or (2 if len(devices) == 2 else 1)
     args.towers = towers
+
+    minialex.manual_seed(args.seed)
+    try:                      # before the run folder exists: a failed start leaves nothing
+        train, test, test10, classes = build_data(args)
+    except FileNotFoundError as exc:
+        sys.exit(f"error: {exc}\nFrom this script: pass --data <folder holding CIFAR-10> "
+                 "(binary, python or image-folder layout), or leave --data out to use "
+                 "$MINIALEX_DATA, else download into ~/.cache/minialex.")
+    run = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(run, exist_ok=True)
     if not resume:
         write_json(os.path.join(run, "config.json"), {
             k: v for k, v in vars(args).items()
             if k not in ("resume", "no_progress", "stop_after_steps")})
-
-    minialex.manual_seed(args.seed)
-    train, test, test10, classes = build_data(args)
     model = alexnet_cifar(args.preset, num_classes=len(classes), towers=towers,
                           devices=devices if towers == 2 else devices[0], init=args.init)
     opt = SGD(model.parameters(), lr=args.lr, momentum=args.momentum,

@@ -359,3 +359,12 @@ def test_no_grad_forward_matches():
     assert not y2.requires_grad and y2.creator is None
     np.testing.assert_array_equal(y1.data, y2.data)
     np.testing.assert_array_equal(y2.data, y3.data)
+
+
+def test_channels_last_input_and_plain_arrays_get_a_hint():
+    w = minialex.Tensor(np.zeros((4, 3, 3, 3), np.float32))
+    nhwc = minialex.Tensor(np.zeros((2, 8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match=r"channels-last.*transpose\(0, 3, 1, 2\)"):
+        conv2d(nhwc, w)
+    with pytest.raises(TypeError, match=r"minialex\.Tensor\(x\)"):
+        conv2d(np.zeros((2, 3, 8, 8), np.float32), w)

@@ -74,6 +74,8 @@ def test_missing_data_folder_is_a_clear_error(tmp_path):
     r = run("--data", tmp_path / "nowhere", "--epochs", 1, "--out", tmp_path / "r")
     assert r.returncode != 0
     assert "nowhere" in r.stderr
+    assert "--data" in r.stderr and "Traceback" not in r.stderr    # advice for the command line
+    assert not (tmp_path / "r").exists()                            # no stray run folder
 
 
 def test_resume_of_a_non_run_folder_is_a_clear_error(tmp_path):

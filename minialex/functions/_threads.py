@@ -57,7 +57,7 @@ def set_num_threads(n):
     a core for about 0.1 s after each product unless OPENBLAS_THREAD_TIMEOUT
     is small, which ``import minialex`` sets (to 4) when it comes before
     NumPy's first import. Measured on 2 cores (small AlexNet-CIFAR step):
-    330 ms on one thread of ours, about 240-270 ms on two."""
+    330 ms on one thread of ours, about 260-280 ms on two."""
     global _threads, _pool
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n={n!r} must be an integer >= 1")

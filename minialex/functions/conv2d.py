@@ -393,7 +393,8 @@ def _check_conv_args(x, weight, bias, groups):
     """The checks of :func:`conv2d` that do not involve window geometry."""
     for name, t in (("x", x), ("weight", weight), ("bias", bias)):
         if t is not None and not isinstance(t, Tensor):
-            raise TypeError(f"conv2d: {name} must be a minialex Tensor, got {type(t).__name__}")
+            raise TypeError(f"conv2d: {name} must be a minialex Tensor, got {type(t).__name__}; "
+                            f"wrap it: minialex.Tensor({name})")
         if t is not None and t.dtype.kind != "f":
             raise TypeError(f"conv2d: {name} has dtype {t.dtype}; convolution needs floating "
                             f"point (use {name}.astype('float32'))")
@@ -416,6 +417,9 @@ def _check_conv_args(x, weight, bias, groups):
     if C_out % groups:
         raise ValueError(f"conv2d: output channels C_out={C_out} (weight.shape[0]) are not "
                          f"divisible by groups={groups}")
+    if weight.shape[1] != C_in // groups and x.shape[3] == weight.shape[1] * groups:
+        raise ValueError(f"conv2d: x {x.shape} looks channels-last (N, H, W, C); conv2d needs "
+                         f"NCHW (N, C, H, W): use x.transpose(0, 3, 1, 2)")
     if weight.shape[1] != C_in // groups:
         raise ValueError(f"conv2d: weight {weight.shape} expects {weight.shape[1] * groups} "
                          f"input channels with groups={groups}, but x {x.shape} has "
