@@ -2,6 +2,7 @@
 padding), the tie rule, a loop-by-loop reference with many ties, numerical
 gradients, errors, and parity with PyTorch at AlexNet's shapes."""
 
+import contextlib
 import itertools
 
 import numpy as np
@@ -12,6 +13,22 @@ import minialex
 from minialex import Tensor, nn
 from minialex.backend import cupy_available
 from minialex.functions.max_pool2d import max_pool2d, pool_output_size
+
+
+@contextlib.contextmanager
+def forced_path(path):
+    """Run max_pool2d's CPU forward on one path whatever the map size:
+    "phases" (the phase split) or "planes_last" (the small-map path)."""
+    import minialex.functions.max_pool2d as module
+    old = module._PLANES_LAST_MAX
+    module._PLANES_LAST_MAX = {"phases": -1, "planes_last": 1 << 62}[path]
+    try:
+        yield
+    finally:
+        module._PLANES_LAST_MAX = old
+
+
+PATHS = ["phases", "planes_last"]
 
 
 def T(a, grad=False):
@@ -139,7 +156,8 @@ def test_overlapping_windows_add_their_gradients():
        kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
        ph=st.integers(0, 2), pw=st.integers(0, 2), ceil_mode=st.booleans(),
        seed=st.integers(0, 2**31 - 1))
-def test_matches_a_loop_reference_with_many_ties(n, c, h, w, kh, kw, sh, sw, ph, pw,
+@pytest.mark.parametrize("path", PATHS)
+def test_matches_a_loop_reference_with_many_ties(path, n, c, h, w, kh, kw, sh, sw, ph, pw,
                                                  ceil_mode, seed):
     # values in {-1, 0, 1} (ties everywhere, like ReLU zeros); forward values
     # and the gradient routing must match the loop-by-loop reference exactly
@@ -149,20 +167,25 @@ def test_matches_a_loop_reference_with_many_ties(n, c, h, w, kh, kw, sh, sw, ph,
     args = ((kh, kw), (sh, sw), (ph, pw), ceil_mode)
     y_ref, _ = reference_pool(x, *args)
     gy = rng.integers(1, 10, y_ref.shape).astype(np.float32)   # exact in float32
-    y, gx = pool_grad(x, gy, *args)
+    with forced_path(path):
+        y, gx = pool_grad(x, gy, *args)
     _, gx_ref = reference_pool(x, *args, gy=gy)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(gx, gx_ref)
     assert gx.dtype == np.float32
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("points", [1, 50, 300])
-def test_channel_blocks_give_the_same_result(monkeypatch, points):
-    # on the CPU the forward runs over blocks of channels sized to stay in
-    # cache; force tiny blocks (one channel, or a few with a shorter last
-    # block) and compare with the loop reference, ties and padding included
+def test_channel_blocks_give_the_same_result(monkeypatch, points, path):
+    # on the CPU the forward runs over blocks of channels (phases) or of
+    # planes (planes last) sized for the cache; force tiny blocks (one
+    # channel or plane, or a few with a shorter last block) and compare with
+    # the loop reference, ties and padding included
     import minialex.functions.max_pool2d as module
     monkeypatch.setattr(module, "_CACHE_POINTS", points)
+    monkeypatch.setattr(module, "_PLANES_LAST_POINTS", points * 4)
+    monkeypatch.setattr(module, "_PLANES_LAST_MAX", {"phases": -1, "planes_last": 1 << 62}[path])
     rng = np.random.default_rng(points)
     for k, s, p, ceil_mode in [(3, 2, 0, False), (3, 2, 1, True), ((2, 3), (1, 2), (1, 1), True)]:
         x = rng.integers(-1, 2, (2, 7, 9, 8)).astype(np.float32)
@@ -182,14 +205,16 @@ def test_channel_blocks_give_the_same_result(monkeypatch, points):
        kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
        ph=st.integers(0, 2), pw=st.integers(0, 2), ceil_mode=st.booleans(),
        seed=st.integers(0, 2**31 - 1))
-def test_gradcheck(n, c, h, w, kh, kw, sh, sw, ph, pw, ceil_mode, seed):
+@pytest.mark.parametrize("path", PATHS)
+def test_gradcheck(path, n, c, h, w, kh, kw, sh, sw, ph, pw, ceil_mode, seed):
     # tie-free input: a random permutation of distinct values 0.1 apart, so
     # a step of 1e-6 never changes which element is the maximum
     assume(ph <= kh // 2 and pw <= kw // 2 and h + 2 * ph >= kh and w + 2 * pw >= kw)
     rng = np.random.default_rng(seed)
     x = T(rng.permutation(n * c * h * w).reshape(n, c, h, w) * 0.1 - 1.0, grad=True)
     f = lambda t: max_pool2d(t, (kh, kw), (sh, sw), (ph, pw), ceil_mode)
-    assert minialex.gradcheck(f, [x], atol=1e-6, rtol=1e-5)   # wrong routing is off by O(1)
+    with forced_path(path):
+        assert minialex.gradcheck(f, [x], atol=1e-6, rtol=1e-5)   # wrong routing: off by O(1)
 
 
 # ---------------------------------------------------------------- dtypes, modes, module
@@ -257,15 +282,17 @@ ALEXNET_POOLS = [  # (C, H) of every pooled map: CIFAR presets small/half/paper,
     (96, 55), (256, 27), (256, 13)]
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("c, h", ALEXNET_POOLS)
-def test_matches_torch_at_alexnet_shapes(c, h):
+def test_matches_torch_at_alexnet_shapes(c, h, path):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(c * h)
     x = rng.standard_normal((2, c, h, h)).astype(np.float32)
     x[x < 0] = 0                           # ReLU output: many tied zeros
     for ceil_mode in (False, True):
         t = T(x, grad=True)
-        y = max_pool2d(t, 3, 2, ceil_mode=ceil_mode)
+        with forced_path(path):
+            y = max_pool2d(t, 3, 2, ceil_mode=ceil_mode)
         gy = rng.standard_normal(y.shape).astype(np.float32)
         y.backward(gy)
         tx = torch.tensor(x, requires_grad=True)

@@ -60,17 +60,27 @@ def _forward_backward(op, x, gy_seed=1):
     return y.data, t.grad
 
 
-@pytest.mark.parametrize("name", ["relu", "lrn", "max_pool"])
+def _op(name):
+    """(op, its input's per-image shape (C, H, W)). max_pool on 45x45 maps
+    takes the phase path, on 13x13 maps the planes-last one."""
+    from minialex import functional as F
+    return {"relu": (F.relu, (20, 45, 45)), "lrn": (F.local_response_norm, (20, 45, 45)),
+            "max_pool": (lambda t: F.max_pool2d(t, 3, 2), (20, 45, 45)),
+            "max_pool_small_maps": (lambda t: F.max_pool2d(t, 3, 2), (400, 13, 13))}[name]
+
+
+OPS = ["relu", "lrn", "max_pool", "max_pool_small_maps"]
+
+
+@pytest.mark.parametrize("name", OPS)
 @pytest.mark.parametrize("threads", [2, 3])
 def test_element_wise_passes_give_the_numbers_of_one_thread(name, threads, restore_threads):
     # big enough to be split (over _threads._MIN_SIZE numbers), 7 images so
     # the parts are uneven; ties in max-pooling must resolve the same way
-    from minialex import functional as F
-    op = {"relu": F.relu, "lrn": F.local_response_norm,
-          "max_pool": lambda t: F.max_pool2d(t, 3, 2)}[name]
+    op, shape = _op(name)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((7, 20, 45, 45)).astype(np.float32)
-    x[:, :, ::3, ::3] = x[:, :, 1::3, 1::3]          # ties inside pooling windows
+    x = rng.standard_normal((7,) + shape).astype(np.float32)
+    x[:, :, :-1:3, :-1:3] = x[:, :, 1::3, 1::3]      # ties inside pooling windows
     assert x.size > _threads._MIN_SIZE
     minialex.set_num_threads(1)
     y1, g1 = _forward_backward(op, x)
@@ -101,15 +111,13 @@ def test_import_sets_openblas_thread_timeout_unless_the_user_did():
     assert out.strip() == "None"
 
 
-@pytest.mark.parametrize("name", ["relu", "lrn", "max_pool"])
+@pytest.mark.parametrize("name", OPS)
 def test_split_passes_accept_non_contiguous_input(name, restore_threads):
     # a transposed view (not C-contiguous) must give the numbers of its copy
-    from minialex import functional as F
-    op = {"relu": F.relu, "lrn": F.local_response_norm,
-          "max_pool": lambda t: F.max_pool2d(t, 3, 2)}[name]
+    op, (c, h, w) = _op(name)
     minialex.set_num_threads(2)
-    base = np.random.default_rng(5).standard_normal((20, 7, 45, 45)).astype(np.float32)
-    view = base.transpose(1, 0, 2, 3)                  # (7, 20, 45, 45), not contiguous
+    base = np.random.default_rng(5).standard_normal((c, 7, h, w)).astype(np.float32)
+    view = base.transpose(1, 0, 2, 3)                  # (7, C, H, W), not contiguous
     assert not view.flags.c_contiguous and view.size > _threads._MIN_SIZE
     y1, g1 = _forward_backward(op, np.ascontiguousarray(view))
     t = minialex.Tensor(view, requires_grad=True)

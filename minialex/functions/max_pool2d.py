@@ -7,9 +7,15 @@ import numpy
 from ..autograd import Function
 from ._threads import parallel as _parallel
 
-# Grid points per channel block on the CPU: the block's phases, running
-# maximum and argmax (about 25 bytes a point) then stay in a 2 MB L2 cache.
+# Grid points per channel block on the CPU (phase path): the block's phases,
+# running maximum and argmax (about 25 bytes a point) then stay in a 2 MB L2 cache.
 _CACHE_POINTS = 1 << 16
+# Small maps (padded H*W up to this many pixels; AlexNet's 27x27, 13x13 and
+# 6x6 maps and all of CIFAR's) take the planes-last path on the CPU ...
+_PLANES_LAST_MAX = 1024
+# ... over blocks of planes of about this many padded pixels: long enough
+# that NumPy's per-call cost vanishes (measured best at 2^19 on 13x13 maps).
+_PLANES_LAST_POINTS = 1 << 19
 
 
 def _pair(name, value):
@@ -78,6 +84,15 @@ class MaxPool2d(Function):
     enough that the kh*kw passes hit the cache instead of memory, and the
     batch is split across minialex's threads (images are independent).
 
+    Small maps on the CPU (padded Hp*Wp <= 1024) take a simpler path with
+    the same running maximum and the same argmax codes: the N*C planes
+    move to the last axis, xpad as (Hp, Wp, planes). Offset (i, j) is then
+    the strided view ``[i : i + sh*OH : sh, j : j + sw*OW : sw, :]``,
+    whose rows are runs of contiguous planes, so each pass is a few long
+    NumPy loops (with NCHW's rows of 6 or 13 numbers NumPy spends more on
+    starting rows than on the numbers; the phase split is cheaper only on
+    big maps, where moving the planes axis costs more than it saves).
+
     Backward. y = xpad[argmax], so dy/dx is 1 at the recorded argmax of the
     window and 0 elsewhere: each output sends its whole gradient to that one
     input. An input inside several (overlapping) windows receives the sum
@@ -129,14 +144,20 @@ class MaxPool2d(Function):
         xp = self.device.xp
         track = self.needs_input_grad[0]
         y = xp.empty(x.shape[:2] + (self.oh, self.ow), dtype=x.dtype)
-        wp = self._padded_size(*x.shape[2:])[1]
+        hp, wp = self._padded_size(*x.shape[2:])
         argmax = xp.empty(y.shape, dtype=self._code_dtype(xp, wp)) if track else None
         if track:
             self.argmax, self.x_shape = argmax, x.shape
 
+        planes_last = xp is numpy and hp * wp <= _PLANES_LAST_MAX
+        pool = self._pool_planes_last if planes_last else self._pool
+
         def work(lo, hi):                                      # images lo..hi-1
-            self._pool(xp, x[lo:hi], y[lo:hi], None if argmax is None else argmax[lo:hi])
-        _parallel(work, x.shape[0], x)        # images are independent: split across threads
+            pool(xp, x[lo:hi], y[lo:hi], None if argmax is None else argmax[lo:hi])
+        if planes_last and x.shape[0] * x.shape[1] * hp * wp < _PLANES_LAST_POINTS:
+            work(0, x.shape[0])   # less than one block: a second thread costs more than it saves
+        else:
+            _parallel(work, x.shape[0], x)    # images are independent: split across threads
         return y
 
     def _pool(self, xp, x, y, argmax):
@@ -189,6 +210,47 @@ class MaxPool2d(Function):
             y[:, c0:c0 + m] = grid_mem[:g].reshape(n, m, a, b)[keep]
             if track:
                 argmax[:, c0:c0 + m] = at_mem[:g].reshape(n, m, a, b)[keep]
+
+    def _pool_planes_last(self, xp, x, y, argmax):
+        """The forward pass on a part of the batch, planes last: the same
+        y and argmax as :meth:`_pool`, for small maps (see the class doc).
+        Runs over blocks of planes; each block is copied into
+        xpad (Hp, Wp, m) (one transpose), reduced over the kh*kw strided
+        views, and its results copied back to (m, OH, OW)."""
+        n, c, h, w = x.shape
+        hp, wp = self._padded_size(h, w)
+        (sh, sw), (ph, pw), (oh, ow) = (self.sh, self.sw), (self.ph, self.pw), (self.oh, self.ow)
+        planes = n * c
+        block = max(1, min(planes, _PLANES_LAST_POINTS // (hp * wp)))
+        xpad = xp.full((hp, wp, block), -xp.inf, dtype=x.dtype)  # its border stays -inf
+        best = xp.empty((oh, ow, block), dtype=x.dtype)
+        track = argmax is not None
+        if track:
+            code = argmax.dtype.type
+            at, pos = xp.empty(best.shape, dtype=code), xp.empty(best.shape, dtype=code)
+            better = xp.empty(best.shape, dtype=bool)
+        taps = [(i, j) for i in range(self.kh) for j in range(self.kw)]
+        x3, y3 = x.reshape(planes, h, w), y.reshape(planes, oh, ow)
+        a3 = argmax.reshape(planes, oh, ow) if track else None
+        for p0 in range(0, planes, block):
+            m = min(block, planes - p0)
+            xpad[ph:ph + h, pw:pw + w, :m] = x3[p0:p0 + m].transpose(1, 2, 0)
+            b = best[:, :, :m]
+            for t, (i, j) in enumerate(taps):
+                v = xpad[i:i + sh * oh:sh, j:j + sw * ow:sw, :m]   # (OH, OW, m)
+                if t == 0:
+                    b[...] = v
+                    if track:
+                        at[:, :, :m] = 0
+                    continue
+                if track:  # at = offset where v > best: offset exceeds every earlier one
+                    xp.greater(v, b, out=better[:, :, :m])
+                    xp.multiply(better[:, :, :m], code(i * wp + j), out=pos[:, :, :m])
+                    xp.maximum(at[:, :, :m], pos[:, :, :m], out=at[:, :, :m])
+                xp.maximum(b, v, out=b)
+            y3[p0:p0 + m] = b.transpose(2, 0, 1)
+            if track:
+                a3[p0:p0 + m] = at[:, :, :m].transpose(2, 0, 1)
 
     def _code_dtype(self, xp, wp):
         """uint8 when every offset i*wp + j fits (3x3 windows on rows of up to
