@@ -10,6 +10,13 @@ torch runs with ``set_num_threads(threads)`` (default 2, the target machine).
     python benchmarks/layers_conv.py                 # everything
     python benchmarks/layers_conv.py small imagenet  # some shape sets
 
+The column "products ms" times only the matrix products that minialex's
+conv2d makes (forward, dL/dW and, except for conv1, dL/dX: the same batched
+``numpy.matmul`` calls on arrays of the same shapes), with no im2col,
+col2im or layout copies: a floor for any im2col convolution on NumPy's BLAS.
+Where it is above torch's whole layer, im2col on this BLAS cannot match
+torch (PyTorch's CPU convolutions are oneDNN's direct kernels).
+
 Set ``OPENBLAS_THREAD_TIMEOUT=4`` (done below when this file is run first)
 so NumPy's BLAS threads do not spin idle between products.
 
@@ -63,6 +70,25 @@ def _minialex_step(x, w, b, gy, stride, padding, groups, input_grad):
     return step
 
 
+def _products_step(x_shape, w_shape, gy_shape, groups, input_grad):
+    """The matrix products of conv2d's forward and backward alone (see the
+    module doc), on preallocated random arrays of conv2d's shapes."""
+    rng = np.random.default_rng(1)
+    (_, c, _, _), (co, _, kh, kw), (n, _, oh, ow) = x_shape, w_shape, gy_shape
+    G, K, P = groups, c // groups * kh * kw, oh * ow * n
+    w3 = rng.standard_normal((G, co // G, K), dtype=np.float32)
+    cols = rng.standard_normal((G, K, P), dtype=np.float32)
+    gY = rng.standard_normal((G, co // G, P), dtype=np.float32)
+    gcols = np.empty_like(cols)
+
+    def step():
+        np.matmul(w3, cols)                                  # forward
+        np.matmul(cols, gY.transpose(0, 2, 1))               # dL/dW
+        if input_grad:
+            np.matmul(w3.transpose(0, 2, 1), gY, out=gcols)  # dL/dX
+    return step
+
+
 def _torch_step(torch, x, w, b, gy, stride, padding, groups, input_grad):
     X = torch.from_numpy(x).requires_grad_(input_grad)
     W = torch.from_numpy(w).requires_grad_(True)
@@ -82,13 +108,16 @@ def bench_conv(shape_sets=None, warmup=2, repeats=7, threads=2, torch=True, out=
     "torch_ms", "torch_min_ms", "ratio"}`` (ms: medians; ratio: of the
     medians) and prints a table through ``out`` (``out=None``: quiet).
     ``torch=False`` or a missing torch leaves the torch entries None. The
-    minimum is shown too: on a busy machine it is the steadier figure."""
+    minimum is shown too: on a busy machine it is the steadier figure.
+    ``"mm_ms"`` is the median of the matrix products alone (module doc)
+    and ``"mm_ratio"`` its ratio to torch's whole layer."""
     tch = torch_or_none(threads) if torch else None
     rng = np.random.default_rng(0)
     rows = []
     if out:
         out(f"{'set':9s} {'layer':6s} {'N,Cin,H->Cout,k/s,p,g':25s} {'minialex ms':>11s} "
-            f"{'(min)':>7s} {'torch ms':>9s} {'(min)':>7s} {'ratio':>6s} {'(min)':>6s}")
+            f"{'(min)':>7s} {'torch ms':>9s} {'(min)':>7s} {'ratio':>6s} {'(min)':>6s} "
+            f"{'products ms':>11s} {'/torch':>6s}")
     for set_name in shape_sets or list(CONV_SHAPES):
         for layer, n, c, h, co, k, s, p, g in CONV_SHAPES[set_name]:
             oh = (h + 2 * p - k) // s + 1
@@ -97,21 +126,26 @@ def bench_conv(shape_sets=None, warmup=2, repeats=7, threads=2, torch=True, out=
             b = rng.standard_normal(co, dtype=np.float32)
             gy = rng.standard_normal((n, co, oh, oh), dtype=np.float32)
             input_grad = layer != "conv1"
-            fns = [_minialex_step(x, w, b, gy, s, p, g, input_grad)]
+            fns = [_minialex_step(x, w, b, gy, s, p, g, input_grad),
+                   _products_step(x.shape, w.shape, gy.shape, g, input_grad)]
             if tch is not None:
                 fns.append(_torch_step(tch, x, w, b, gy, s, p, g, input_grad))
             ms = alternate_times_ms(fns, warmup, repeats) + [(None, None)]
             row = {"set": set_name, "layer": layer, "shape": (n, c, h, co, k, s, p, g),
-                   "ms": ms[0][0], "min_ms": ms[0][1], "torch_ms": ms[1][0],
-                   "torch_min_ms": ms[1][1]}
+                   "ms": ms[0][0], "min_ms": ms[0][1], "torch_ms": ms[2][0],
+                   "torch_min_ms": ms[2][1], "mm_ms": ms[1][0]}
             row["ratio"] = row["torch_ms"] and row["ms"] / row["torch_ms"]
+            row["mm_ratio"] = row["torch_ms"] and row["mm_ms"] / row["torch_ms"]
             rows.append(row)
             if out:
                 desc = f"{n},{c},{h}->{co},{k}/{s},p{p},g{g}"
                 line = f"{set_name:9s} {layer:6s} {desc:25s} {row['ms']:11.1f} {row['min_ms']:7.1f}"
                 if row["torch_ms"]:
                     line += (f" {row['torch_ms']:9.1f} {row['torch_min_ms']:7.1f} {row['ratio']:6.2f}"
-                             f" {row['min_ms'] / row['torch_min_ms']:6.2f}")
+                             f" {row['min_ms'] / row['torch_min_ms']:6.2f}"
+                             f" {row['mm_ms']:11.1f} {row['mm_ratio']:6.2f}")
+                else:
+                    line += f" {'':9s} {'':7s} {'':6s} {'':6s} {row['mm_ms']:11.1f}"
                 out(line)
     return rows
 

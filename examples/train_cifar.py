@@ -36,9 +36,21 @@ from minialex.models import alexnet_cifar
 from minialex.optim import SGD, ReduceLROnPlateau, MultiStepLR
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: ...)" unless the help text already names the
+    default, there is none, or the option is a store_false switch (whose
+    default True would read as "this switch is on")."""
+
+    def _get_help_string(self, action):
+        if (action.default is None or "default" in (action.help or "")
+                or isinstance(action, argparse._StoreFalseAction)):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=_HelpFormatter)
     p.add_argument("--data", default=None,
                    help="CIFAR-10 folder (binary, python or image-folder layout); "
                         "default $MINIALEX_DATA, else ~/.cache/minialex (downloaded there if "
@@ -48,30 +60,35 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=None,  # 15 when not resuming
                    help="number of epochs (default 15, about 32 minutes on 2 CPU cores; with --resume: the saved run's, "
                         "or this many to extend it)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="images per SGD step (paper: 128)")
     p.add_argument("--lr", type=float, default=0.02, help="initial learning rate")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (paper: 0.9)")
+    p.add_argument("--weight-decay", type=float, default=5e-4,
+                   help="L2 weight decay (paper: 0.0005)")
     p.add_argument("--schedule", default="step", choices=["step", "plateau"],
                    help="step: lr/10 at 2/3 and at 7/8 of the epochs (fits a fixed time "
                         "budget); plateau: lr/10 when test top-1 stops improving "
                         "(the paper's rule, automated)")
     p.add_argument("--patience", type=int, default=2, help="epochs without improvement "
                    "before a plateau cut")
-    p.add_argument("--init", default="kaiming", choices=["kaiming", "kaiming_in", "paper"])
+    p.add_argument("--init", default="kaiming", choices=["kaiming", "kaiming_in", "paper"],
+                   help="weights: kaiming (He normal, fan-out for convolutions), kaiming_in "
+                        "(fan-in everywhere) or paper (N(0, 0.01^2); stays at chance on "
+                        "this net, REFERENCE.md)")
     p.add_argument("--towers", type=int, default=None, choices=[1, 2],
                    help="default: 2 when two devices are given, else 1 (the same function "
                         "as grouped convolutions, faster on one device)")
     p.add_argument("--devices", default="cpu",
                    help="'cpu', 'cpu:0,cpu:1' (two logical towers), 'cuda:0', 'cuda:0,cuda:1'")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds weights, sampling and dropout")
     p.add_argument("--out", default=None, help="run folder (default runs/<time>)")
     p.add_argument("--resume", default=None, metavar="RUN_FOLDER",
                    help="continue the run saved in this folder")
     p.add_argument("--no-pca", action="store_true", help="turn off PCA colour noise")
     p.add_argument("--ten-crop", dest="ten_crop", action="store_true", default=True,
                    help="final test with ten-crop averaging (default on)")
-    p.add_argument("--no-ten-crop", dest="ten_crop", action="store_false")
+    p.add_argument("--no-ten-crop", dest="ten_crop", action="store_false",
+                   help="skip the ten-crop test (the centre-crop test still runs)")
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="train on N training images only, a fixed random sample (quick runs)")
     p.add_argument("--test-subset", type=int, default=None, metavar="N",
