@@ -474,6 +474,17 @@ def test_cross_entropy_by_hand():
     np.testing.assert_allclose(z.grad, np.array([p0 - [0, 0, 1], [1 / 3 - 1, 1 / 3, 1 / 3]]) / 2)
 
 
+def test_cross_entropy_takes_plain_array_logits():
+    # NumPy 2 arrays have a .device attribute too (the string "cpu"); an
+    # array must be taken as constant logits, not mistaken for a Tensor
+    z = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
+    loss = F.cross_entropy(z, np.array([2, 0]))
+    lse0 = np.log(np.exp(1.0) + np.exp(2.0) + np.exp(3.0))
+    np.testing.assert_allclose(loss.item(), ((lse0 - 3.0) + np.log(3.0)) / 2, rtol=1e-12)
+    with pytest.raises(ValueError, match="label 3 is out of range"):
+        F.cross_entropy(z, np.array([3, 0]))
+
+
 @SETTINGS
 @given(st.integers(1, 5), st.integers(1, 5), seeds)
 def test_cross_entropy_backward(n, k, seed):

@@ -360,6 +360,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
         x: Tensor (N, C_in, H, W), float32 (float64 for gradient checks).
         weight: Tensor (C_out, C_in // groups, kh, kw), x's dtype and device.
         bias: Tensor (C_out,) or None (default).
+        (A plain NumPy or CuPy array in place of a Tensor is taken as a
+        constant: no gradient flows to it.)
         stride: int or (sh, sw), default 1.
         padding: int or (ph, pw) zeros on each side, default 0.
         groups: int, default 1. Input and output channels are split into
@@ -382,6 +384,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     previous layer which reside on the same GPU", which is a grouped
     convolution; conv1 and conv3 (and a one-tower net) use ``groups=1``.
     """
+    # plain arrays (NumPy or CuPy) are taken as constants, as by every functional
+    x, weight = (t if isinstance(t, Tensor) else Tensor(t) for t in (x, weight))
+    bias = bias if bias is None or isinstance(bias, Tensor) else Tensor(bias)
     _check_conv_args(x, weight, bias, groups)
     _, s, p, _ = _check_geometry(x.shape, weight.shape[2:], stride, padding, "conv2d")
     if bias is None:
@@ -392,9 +397,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
 def _check_conv_args(x, weight, bias, groups):
     """The checks of :func:`conv2d` that do not involve window geometry."""
     for name, t in (("x", x), ("weight", weight), ("bias", bias)):
-        if t is not None and not isinstance(t, Tensor):
-            raise TypeError(f"conv2d: {name} must be a minialex Tensor, got {type(t).__name__}; "
-                            f"wrap it: minialex.Tensor({name})")
         if t is not None and t.dtype.kind != "f":
             raise TypeError(f"conv2d: {name} has dtype {t.dtype}; convolution needs floating "
                             f"point (use {name}.astype('float32'))")

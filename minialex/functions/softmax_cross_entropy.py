@@ -114,5 +114,7 @@ def cross_entropy(logits, target):
             outside [0, C). TypeError: non-integer labels.
         DeviceMismatchError: a target Tensor on another device.
     """
+    if not isinstance(logits, Tensor):   # a plain array: a constant, as in every functional
+        logits = Tensor(logits)
     t = _check_target(logits, target)
     return SoftmaxCrossEntropy(t)(logits)
