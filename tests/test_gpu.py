@@ -359,6 +359,31 @@ def test_parameters_gradients_and_momentum_live_on_their_towers_gpu(layout):
         np.testing.assert_array_equal(sd[name], _host(p.data))
 
 
+def test_momentum_follows_a_model_moved_after_the_optimizer_was_made():
+    # two SGD steps with a model.to() in between, there and back, against
+    # the same two steps on the CPU: the velocity must move with the weights
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((5, 4)), rng.integers(0, 3, 5)
+    results = []
+    for route in (["cpu", "cpu"], ["cpu", GPU], [GPU, "cpu"]):
+        minialex.manual_seed(0)
+        model = minialex.nn.Linear(4, 3).to(route[0])
+        for p in model.parameters():
+            p.data = p.device.put(p.numpy().astype(np.float64))
+        opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+        for device in route:
+            model.to(device)
+            opt.zero_grad()
+            F.cross_entropy(model(Tensor(x, device=device)), Tensor(y, device=device)).backward()
+            opt.step()
+            for p in model.parameters():     # the velocity lives where its weight does
+                assert type(opt.state[id(p)]["momentum_buffer"]) is type(p.data), device
+        results.append([p.numpy() for p in model.parameters()])
+    for got in results[1:]:
+        for a, b in zip(got, results[0]):
+            np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
+
+
 def test_one_gpu_makes_no_transfers_with_the_input_on_it():
     model = alexnet_cifar("small", towers=2, devices=GPU)
     x, y = _batch(2)

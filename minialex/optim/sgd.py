@@ -101,7 +101,9 @@ class SGD(Optimizer):
     different just after the lr changes.)
 
     Updates are in place, inside ``no_grad``; parameters with
-    ``grad=None`` are skipped (their velocity is left as it is).
+    ``grad=None`` are skipped (their velocity is left as it is). A model
+    moved with ``model.to(device)`` after the optimizer was made keeps its
+    velocities: each follows its parameter at the next step.
     """
 
     def __init__(self, params, lr, momentum=0.9, weight_decay=5e-4):
@@ -126,7 +128,10 @@ class SGD(Optimizer):
                         st = self.state.get(id(p))
                         if st is None:
                             st = self.state[id(p)] = {"momentum_buffer": p.device.xp.zeros_like(w)}
-                        _update(p.device.xp, w, st["momentum_buffer"], p.grad, lr, m, wd)
+                        # the velocity follows its parameter after a model.to(device)
+                        # (put() returns an array already on the device as it is)
+                        v = st["momentum_buffer"] = p.device.put(st["momentum_buffer"])
+                        _update(p.device.xp, w, v, p.grad, lr, m, wd)
 
 
 def _update(xp, w, v, grad, lr, m, wd):
