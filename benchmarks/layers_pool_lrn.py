@@ -75,17 +75,19 @@ def _torch_step(torch, op, x, gy):
     return step
 
 
-def bench_pool_lrn(shape_sets=None, warmup=2, repeats=9, threads=2, torch=True, out=print):
+def bench_pool_lrn(shape_sets=None, warmup=2, repeats=15, threads=2, torch=True, out=print):
     """Time LRN and max-pool forward+backward per layer; returns a list of
-    dicts ``{"set", "layer", "shape", "ms", "torch_ms", "ratio"}`` and prints
-    a table through ``out`` (``out=None``: quiet). ``torch=False`` or a
-    missing torch leaves torch_ms and ratio None."""
+    dicts ``{"set", "layer", "shape", "ms", "min_ms", "torch_ms",
+    "torch_min_ms", "ratio"}`` (ms: medians; ratio: of the medians) and
+    prints a table through ``out`` (``out=None``: quiet), the minima too
+    (on a busy machine the steadier figure). ``torch=False`` or a missing
+    torch leaves the torch entries and ratio None."""
     tch = torch_or_none(threads) if torch else None
     rng = np.random.default_rng(0)
     rows = []
     if out:
-        out(f"{'set':9s} {'layer':6s} {'input (N,C,H,W)':20s} {'minialex ms':>11s} "
-            f"{'torch ms':>9s} {'ratio':>6s}")
+        out(f"{'set':9s} {'layer':6s} {'input (N,C,H,W)':20s} {'minialex ms':>11s} {'(min)':>7s} "
+            f"{'torch ms':>9s} {'(min)':>7s} {'ratio':>6s} {'(min)':>6s}")
     for set_name in shape_sets or list(POOL_LRN_SHAPES):
         for layer, op, n, c, h in POOL_LRN_SHAPES[set_name]:
             oh = h if op == "lrn" else (h - 3) // 2 + 1
@@ -94,14 +96,17 @@ def bench_pool_lrn(shape_sets=None, warmup=2, repeats=9, threads=2, torch=True, 
             fns = [_minialex_step(op, x, gy)]
             if tch is not None:
                 fns.append(_torch_step(tch, op, x, gy))
-            ms = [med for med, _ in alternate_times_ms(fns, warmup, repeats)]
+            ms = alternate_times_ms(fns, warmup, repeats) + [(None, None)]
             row = {"set": set_name, "layer": layer, "shape": (n, c, h, h),
-                   "ms": ms[0], "torch_ms": ms[1] if len(ms) > 1 else None}
+                   "ms": ms[0][0], "min_ms": ms[0][1], "torch_ms": ms[1][0],
+                   "torch_min_ms": ms[1][1]}
             row["ratio"] = row["torch_ms"] and row["ms"] / row["torch_ms"]
             rows.append(row)
             if out:
-                t = f"{row['torch_ms']:9.1f} {row['ratio']:6.2f}" if row["torch_ms"] else ""
-                out(f"{set_name:9s} {layer:6s} {str((n, c, h, h)):20s} {row['ms']:11.1f} {t}")
+                t = (f"{row['torch_ms']:9.1f} {row['torch_min_ms']:7.1f} {row['ratio']:6.2f} "
+                     f"{row['min_ms'] / row['torch_min_ms']:6.2f}") if row["torch_ms"] else ""
+                out(f"{set_name:9s} {layer:6s} {str((n, c, h, h)):20s} {row['ms']:11.1f} "
+                    f"{row['min_ms']:7.1f} {t}")
     return rows
 
 
