@@ -12,10 +12,13 @@ torch runs with ``set_num_threads(threads)`` (default 2, the target machine).
 
 The column "products ms" times only the matrix products that minialex's
 conv2d makes (forward, dL/dW and, except for conv1, dL/dX: the same batched
-``numpy.matmul`` calls on arrays of the same shapes), with no im2col,
-col2im or layout copies: a floor for any im2col convolution on NumPy's BLAS.
-Where it is above torch's whole layer, im2col on this BLAS cannot match
-torch (PyTorch's CPU convolutions are oneDNN's direct kernels).
+``numpy.matmul`` calls on arrays of the same shapes and orientation), with
+no im2col, col2im or layout copies: a floor for minialex's convolution on
+NumPy's BLAS. Where it is above torch's whole layer (PyTorch's CPU
+convolutions are oneDNN's direct kernels), minialex's layer cannot match
+torch's. Other orientations of the same products were at most 20-25%
+faster at the skinniest shapes (C_out/groups = 32) on the 2-core machine,
+and need a channels-last im2col that copies runs of only C/groups numbers.
 
 Set ``OPENBLAS_THREAD_TIMEOUT=4`` (done below when this file is run first)
 so NumPy's BLAS threads do not spin idle between products.

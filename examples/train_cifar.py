@@ -17,6 +17,7 @@ final.json. ``--resume RUN_FOLDER`` continues exactly where it stopped.
 """
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -58,13 +59,14 @@ def parse_args(argv=None):
     p.add_argument("--preset", default="small", choices=["small", "half", "paper"],
                    help="channel widths (REFERENCE.md); small fits a 2-core CPU")
     p.add_argument("--epochs", type=int, default=None,  # 15 when not resuming
-                   help="number of epochs (default 15, about 32 minutes on 2 CPU cores; with --resume: the saved run's, "
-                        "or this many to extend it)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per SGD step (paper: 128)")
+                   help="number of epochs (default 15, about 32 minutes on 2 CPU cores; with "
+                        "--resume: the saved run's, or this many to extend it, the lr cuts "
+                        "staying where the saved run put them)")
+    p.add_argument("--batch-size", type=int, default=128, help="images per SGD step, the paper's")
     p.add_argument("--lr", type=float, default=0.02, help="initial learning rate")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (paper: 0.9)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum, the paper's")
     p.add_argument("--weight-decay", type=float, default=5e-4,
-                   help="L2 weight decay (paper: 0.0005)")
+                   help="L2 weight decay, the paper's")
     p.add_argument("--schedule", default="step", choices=["step", "plateau"],
                    help="step: lr/10 at 2/3 and at 7/8 of the epochs (fits a fixed time "
                         "budget); plateau: lr/10 when test top-1 stops improving "
@@ -133,6 +135,21 @@ def build_data(args, pca_state=None):
 
 
 # ------------------------------------------------------------------ run folder
+def new_run_folder(root="runs"):
+    """Make and return ``runs/<date-time>``, or ``...-2``, ``-3``, ... when a
+    run started in the same second has that folder already. Each name is
+    claimed by creating it (``os.makedirs`` fails on an existing folder), so
+    two runs never share a folder."""
+    os.makedirs(root, exist_ok=True)
+    base = run = os.path.join(root, time.strftime("%Y%m%d-%H%M%S"))
+    for i in itertools.count(2):
+        try:
+            os.makedirs(run)
+            return run
+        except FileExistsError:
+            run = f"{base}-{i}"
+
+
 def write_json(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -173,6 +190,9 @@ def main(argv=None):
             sys.exit(f"--resume {resume}: no config.json there; is it a run folder?")
         with open(cfg_path) as f:
             saved = json.load(f)
+        if args.epochs is not None and args.epochs < saved["epochs"]:
+            sys.exit(f"--resume {resume}: --epochs {args.epochs} is fewer than the saved run's "
+                     f"{saved['epochs']}; a run can be extended, not shortened")
         args = argparse.Namespace(**{**saved, "resume": resume, "out": resume,
                                      "no_progress": args.no_progress,
                                      "epochs": args.epochs or saved["epochs"],
@@ -189,12 +209,14 @@ def main(argv=None):
         sys.exit(f"error: {exc}\nFrom this script: pass --data <folder holding CIFAR-10> "
                  "(binary, python or image-folder layout), or leave --data out to use "
                  "$MINIALEX_DATA, else download into ~/.cache/minialex.")
-    run = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    run = args.out or new_run_folder()
     os.makedirs(run, exist_ok=True)
     if not resume:
         write_json(os.path.join(run, "config.json"), {
             k: v for k, v in vars(args).items()
             if k not in ("resume", "no_progress", "stop_after_steps")})
+    elif args.epochs != saved["epochs"]:    # extended: a later --resume runs to the new end
+        write_json(cfg_path, {**saved, "epochs": args.epochs})
     model = alexnet_cifar(args.preset, num_classes=len(classes), towers=towers,
                           devices=devices if towers == 2 else devices[0], init=args.init)
     opt = SGD(model.parameters(), lr=args.lr, momentum=args.momentum,

@@ -344,7 +344,10 @@ class Function:
 
     def __call__(self, *inputs):
         tensors = [x for x in inputs if isinstance(x, Tensor)]
-        device = tensors[0].device if tensors else get_device(None)
+        # the Tensors' device; with none, that of the first array (a CuPy
+        # array runs on its GPU), else the CPU
+        device = tensors[0].device if tensors else next(
+            (device_of_array(x) for x in inputs if hasattr(x, "shape")), get_device(None))
         for t in tensors[1:]:
             if t.device != device:
                 raise DeviceMismatchError(

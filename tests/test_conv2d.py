@@ -382,3 +382,5 @@ def test_plain_arrays_are_constants():
     np.testing.assert_array_equal(conv2d(x, w).data, conv2d(minialex.Tensor(x), W).data)
     with pytest.raises(TypeError, match="int64"):
         conv2d(np.zeros((1, 3, 5, 5), np.int64), w)
+    with pytest.raises(TypeError, match=r"got list; wrap it: minialex\.Tensor\(x\)"):
+        conv2d(x.tolist(), W)

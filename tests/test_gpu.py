@@ -359,6 +359,17 @@ def test_parameters_gradients_and_momentum_live_on_their_towers_gpu(layout):
         np.testing.assert_array_equal(sd[name], _host(p.data))
 
 
+def test_plain_cupy_arrays_run_on_their_gpu():
+    # with no Tensor among its inputs an op runs on the device of its arrays
+    cp = _cupy()
+    a = cp.asarray(np.arange(6.0).reshape(2, 3) - 2)
+    y = F.relu(a)
+    assert y.device == GPU and isinstance(y.data, cp.ndarray)
+    np.testing.assert_array_equal(_host(y.data), [[0, 0, 0], [1, 2, 3]])
+    loss = F.cross_entropy(a, Tensor(np.array([0, 2]), device=GPU))
+    assert loss.device == GPU
+
+
 def test_momentum_follows_a_model_moved_after_the_optimizer_was_made():
     # two SGD steps with a model.to() in between, there and back, against
     # the same two steps on the CPU: the velocity must move with the weights

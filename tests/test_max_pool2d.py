@@ -179,12 +179,14 @@ def test_matches_a_loop_reference_with_many_ties(path, n, c, h, w, kh, kw, sh, s
 @pytest.mark.parametrize("points", [1, 50, 300])
 def test_channel_blocks_give_the_same_result(monkeypatch, points, path):
     # on the CPU the forward runs over blocks of channels (phases) or of
-    # planes (planes last) sized for the cache; force tiny blocks (one
-    # channel or plane, or a few with a shorter last block) and compare with
-    # the loop reference, ties and padding included
+    # planes (planes last) sized for the cache, the planes copied in pieces;
+    # force tiny blocks and pieces (one channel or plane, or a few with a
+    # shorter last one) and compare with the loop reference, ties and
+    # padding included
     import minialex.functions.max_pool2d as module
     monkeypatch.setattr(module, "_CACHE_POINTS", points)
     monkeypatch.setattr(module, "_PLANES_LAST_POINTS", points * 4)
+    monkeypatch.setattr(module, "_TRANSPOSE_PLANES", 3)    # copies in pieces of 3 planes
     monkeypatch.setattr(module, "_PLANES_LAST_MAX", {"phases": -1, "planes_last": 1 << 62}[path])
     rng = np.random.default_rng(points)
     for k, s, p, ceil_mode in [(3, 2, 0, False), (3, 2, 1, True), ((2, 3), (1, 2), (1, 1), True)]:

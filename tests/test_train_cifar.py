@@ -38,6 +38,7 @@ def test_quick_run_learns_and_writes_run_folder(cifar10_dir, tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
     assert rows[3]["train_loss"] < rows[0]["train_loss"] - 0.2
+    assert json.loads((out / "config.json").read_text())["epochs"] == 4   # the run's new end
     final = json.loads((out / "final.json").read_text())
     # 128 SGD steps on 4096 real images: well above chance (0.10 / 0.50)
     assert final["centre_top1"] > 0.2
@@ -78,6 +79,13 @@ def test_missing_data_folder_is_a_clear_error(tmp_path):
     assert not (tmp_path / "r").exists()                            # no stray run folder
 
 
+def test_resume_cannot_shorten_a_run(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"epochs": 15}))
+    r = run("--resume", tmp_path, "--epochs", 3)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "--epochs 3 is fewer than the saved run's 15" in r.stderr
+
+
 def test_resume_of_a_non_run_folder_is_a_clear_error(tmp_path):
     r = run("--resume", tmp_path)
     assert r.returncode != 0
@@ -92,3 +100,18 @@ def test_diverging_loss_stops_with_epoch_and_step(cifar10_dir, tmp_path):
     assert "loss became" in r.stderr and "epoch 1, step" in r.stderr
     assert "--lr" in r.stderr                     # says what to change
     assert not (tmp_path / "r" / "checkpoint.npz").exists()   # nothing bad was saved
+
+
+def test_default_run_folders_never_collide(tmp_path, monkeypatch):
+    # two runs started in the same second get two folders
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_cifar", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script.time, "strftime", lambda fmt: "20261130-000000")
+    first = script.new_run_folder(str(tmp_path))
+    assert first == str(tmp_path / "20261130-000000") and (tmp_path / "20261130-000000").is_dir()
+    assert script.new_run_folder(str(tmp_path)) == first + "-2"     # each call claims one
+    assert script.new_run_folder(str(tmp_path)) == first + "-3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "20261130-000000", "20261130-000000-2", "20261130-000000-3"]

@@ -384,9 +384,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     previous layer which reside on the same GPU", which is a grouped
     convolution; conv1 and conv3 (and a one-tower net) use ``groups=1``.
     """
-    # plain arrays (NumPy or CuPy) are taken as constants, as by every functional
-    x, weight = (t if isinstance(t, Tensor) else Tensor(t) for t in (x, weight))
-    bias = bias if bias is None or isinstance(bias, Tensor) else Tensor(bias)
     _check_conv_args(x, weight, bias, groups)
     _, s, p, _ = _check_geometry(x.shape, weight.shape[2:], stride, padding, "conv2d")
     if bias is None:
@@ -397,6 +394,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
 def _check_conv_args(x, weight, bias, groups):
     """The checks of :func:`conv2d` that do not involve window geometry."""
     for name, t in (("x", x), ("weight", weight), ("bias", bias)):
+        # a plain NumPy/CuPy array is a constant (the op wraps it on the
+        # Tensors' device, as every functional does); anything else is an error
+        if t is not None and not isinstance(t, Tensor) and not hasattr(t, "dtype"):
+            raise TypeError(f"conv2d: {name} must be a minialex Tensor or an array, got "
+                            f"{type(t).__name__}; wrap it: minialex.Tensor({name})")
         if t is not None and t.dtype.kind != "f":
             raise TypeError(f"conv2d: {name} has dtype {t.dtype}; convolution needs floating "
                             f"point (use {name}.astype('float32'))")

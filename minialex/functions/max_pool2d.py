@@ -22,9 +22,10 @@ _PLANES_LAST_POINTS = 1 << 19
 # neighbours (measured on 6x6 maps: 0.64 instead of 1.7 ms a block).
 _TRANSPOSE_PLANES = 512
 # The planes-last passes run over (OH, OW, planes) arrays; with fewer
-# outputs than this, two threads pass NumPy's lock (the GIL) back and forth
-# between passes more than they gain (measured: 6x6 maps at batch 128 ran
-# slower on two threads, 13x13 maps 25% faster).
+# outputs (N*C*OH*OW) than this, two threads pass NumPy's lock (the GIL)
+# back and forth between passes more than they gain (measured at batch 128:
+# 6x6 inputs, 2x2 outputs, ran slower on two threads; 13x13 inputs, 6x6
+# outputs, 25% faster).
 _PLANES_LAST_SPLIT = 1 << 18
 
 
@@ -240,6 +241,8 @@ class MaxPool2d(Function):
             at, pos = xp.empty(best.shape, dtype=code), xp.empty(best.shape, dtype=code)
             better = xp.empty(best.shape, dtype=bool)
         taps = [(i, j) for i in range(self.kh) for j in range(self.kw)]
+        # y and argmax are contiguous slices of forward's arrays: these
+        # reshapes are views, so the writes below land in them
         x3, y3 = x.reshape(planes, h, w), y.reshape(planes, oh, ow)
         a3 = argmax.reshape(planes, oh, ow) if track else None
         for p0 in range(0, planes, block):
@@ -283,7 +286,8 @@ class MaxPool2d(Function):
         # (repeat and tile: long runs; broadcasting (N*C, 1, 1) against the
         # (OH, OW) corners made NumPy step through rows of OW numbers)
         planes = xp.arange(0, n * c * hp * wp, hp * wp, dtype=it)      # each plane's start
-        index = xp.repeat(planes, self.oh * self.ow) + xp.tile(corner.reshape(-1), n * c)
+        index = xp.repeat(planes, self.oh * self.ow)
+        index += xp.tile(corner.reshape(-1), n * c)
         index += self.argmax.reshape(-1)
         gpad = xp.zeros((n, c, hp, wp), dtype=gy.dtype)
         xp.add.at(gpad.reshape(-1), index, gy.reshape(-1))

@@ -102,7 +102,8 @@ def cross_entropy(logits, target):
     """Softmax cross-entropy, averaged over the batch (fused and stable).
 
     Args:
-        logits: (N, C) float Tensor of unnormalised scores.
+        logits: (N, C) float Tensor of unnormalised scores (a plain NumPy
+            or CuPy array is taken as constant logits, on its own device).
         target: (N,) integer class indices in [0, C) (array or Tensor),
             on the logits' device.
 
