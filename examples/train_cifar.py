@@ -100,7 +100,10 @@ def parse_args(argv=None):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     # for tests: behave as if Ctrl-C came after this many training steps
     p.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        p.error(f"--epochs must be at least 1, got {args.epochs}")
+    return args
 
 
 # ------------------------------------------------------------------ data

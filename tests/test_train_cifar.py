@@ -79,6 +79,12 @@ def test_missing_data_folder_is_a_clear_error(tmp_path):
     assert not (tmp_path / "r").exists()                            # no stray run folder
 
 
+def test_zero_epochs_is_an_error_not_the_default(tmp_path):
+    r = run("--data", tmp_path, "--epochs", 0, "--out", tmp_path / "r")
+    assert r.returncode == 2 and "--epochs must be at least 1, got 0" in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_resume_cannot_shorten_a_run(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"epochs": 15}))
     r = run("--resume", tmp_path, "--epochs", 3)
