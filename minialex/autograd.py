@@ -22,9 +22,12 @@ import numpy
 
 from .backend import DeviceMismatchError, get_device, get_array_module, device_of_array
 
-__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "as_tensor"]
+__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "as_tensor",
+           "queue_callback"]
 
 _grad_enabled = True
+_hooked_leaves = 0     # leaves with a post-accumulate-grad hook (0: the sweep skips hooks)
+_callbacks = []        # run once at the end of the backward sweep in progress
 
 
 def is_grad_enabled():
@@ -161,6 +164,25 @@ class Tensor:
 
     def zero_grad(self):
         self.grad = None
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` once per ``backward()`` when this leaf's
+        ``.grad`` is final: every Function of the graph that uses it has
+        added its part (PyTorch's name). Data parallelism uses it to start
+        reducing a gradient while the sweep goes on
+        (:class:`minialex.distributed.DistributedDataParallel`).
+
+        Raises RuntimeError for a non-leaf or a tensor without requires_grad.
+        Returns a handle whose ``remove()`` unregisters the hook."""
+        global _hooked_leaves
+        if self.creator is not None or not self.requires_grad:
+            raise RuntimeError("post-accumulate-grad hooks go on leaf tensors with "
+                               "requires_grad=True (parameters)")
+        hooks = self.__dict__.setdefault("_grad_hooks", [])
+        if not hooks:
+            _hooked_leaves += 1
+        hooks.append(hook)
+        return _HookHandle(self, hook)
 
     def to(self, device, tag=None):
         """Copy to ``device`` (differentiable: the gradient flows back to this
@@ -302,6 +324,28 @@ class Tensor:
         return relu(self)
 
 
+class _HookHandle:
+    """Returned by :meth:`Tensor.register_post_accumulate_grad_hook`."""
+
+    def __init__(self, tensor, hook):
+        self.tensor, self.hook = tensor, hook
+
+    def remove(self):
+        global _hooked_leaves
+        hooks = self.tensor.__dict__.get("_grad_hooks", [])
+        if self.hook in hooks:
+            hooks.remove(self.hook)
+            if not hooks:
+                _hooked_leaves -= 1
+
+
+def queue_callback(fn):
+    """Run ``fn()`` once, when the backward sweep now in progress has
+    finished (from a hook; PyTorch's ``queue_callback``). Outside a sweep it
+    runs at the end of the next one."""
+    _callbacks.append(fn)
+
+
 def as_tensor(x, device):
     """Wrap a scalar or array as a constant Tensor on ``device``."""
     if isinstance(x, Tensor):
@@ -406,7 +450,10 @@ def _run_backward(root, grad, retain_graph):
     if root.creator is None:
         with root.device:
             _accumulate_leaf(root, grad)
+        _leaf_done(root, {id(root): 1})
+        _run_callbacks()
         return
+    uses = _hooked_leaf_uses(root) if _hooked_leaves else None
     heap, seen, counter = [], set(), 0
 
     def push(fn):
@@ -447,6 +494,8 @@ def _run_backward(root, grad, retain_graph):
                                f"gradients for {len(fn.inputs)} inputs")
         for k, (x, gx) in enumerate(zip(fn.inputs, gxs)):
             if gx is None or not x.requires_grad:
+                if uses and x.creator is None and x.requires_grad:
+                    _leaf_done(x, uses)     # this Function adds nothing to it
                 continue
             if gx.shape != x.shape:
                 raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of "
@@ -457,6 +506,8 @@ def _run_backward(root, grad, retain_graph):
                 if x.creator is None:
                     owned = fn.returns_new_arrays and all(g is not gx for g in gxs[k + 1:])
                     _accumulate_leaf(x, gx, owned)
+                    if uses:
+                        _leaf_done(x, uses)
                     continue
                 key = id(x)
                 if key in grads:
@@ -469,6 +520,42 @@ def _run_backward(root, grad, retain_graph):
         if not retain_graph:
             fn.inputs = ()
     del keep
+    _run_callbacks()
+
+
+# ---------------------------------------------------------------- hooks (optional)
+# Only data parallelism needs these; with no hook registered the sweep skips them.
+def _hooked_leaf_uses(root):
+    """How many (Function, input) edges of the graph below ``root`` lead to
+    each hooked leaf: its gradient is final after that many contributions."""
+    uses, seen, stack = {}, set(), [root.creator]
+    while stack:
+        fn = stack.pop()
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        for x in fn.inputs:
+            if x.creator is not None:
+                stack.append(x.creator)
+            elif x.requires_grad and x.__dict__.get("_grad_hooks"):
+                uses[id(x)] = uses.get(id(x), 0) + 1
+    return uses
+
+
+def _leaf_done(x, uses):
+    """Count one contribution to leaf ``x``; on the last, call its hooks."""
+    key = id(x)
+    if key not in uses:
+        return
+    uses[key] -= 1
+    if uses[key] == 0:
+        for hook in list(x.__dict__.get("_grad_hooks", ())):
+            hook(x)
+
+
+def _run_callbacks():
+    while _callbacks:
+        _callbacks.pop(0)()
 
 
 def _accumulate_leaf(x, g, owned=False):
