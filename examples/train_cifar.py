@@ -108,7 +108,7 @@ def parse_args(argv=None):
                         "(mpiexec -n N ...; needs the dist extra): --batch-size is the global "
                         "batch, each rank trains on its share; rank 0 prints and writes the "
                         "run folder")
-    p.add_argument("--bucket-mb", type=float, default=4.0, help=argparse.SUPPRESS)
+    p.add_argument("--bucket-mb", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--no-overlap", action="store_true", help=argparse.SUPPRESS)
     # for tests: behave as if Ctrl-C came after this many training steps
     p.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)

@@ -24,6 +24,7 @@ happens in the final ``Waitall``.
 """
 
 import logging
+import time
 
 import numpy
 
@@ -69,6 +70,7 @@ class Reducer:
 
     def __init__(self, params, comm, size, bucket_cap_mb):
         self.comm, self.size, self.overlap = comm, size, True
+        self.blocking_seconds = 0.0   # time spent in finish(): the part not hidden by the sweep
         self.buckets = _buckets(params, bucket_cap_mb * 2 ** 20, self.buffer_module())
         self.bucket_of = {id(p): b for b in self.buckets for p in b.params}
 
@@ -84,6 +86,7 @@ class Reducer:
         self.poke()
 
     def finish(self):
+        start = time.perf_counter()
         for bucket in self.buckets:           # unused parameters, or overlap off
             if bucket.request is None:
                 self.launch(bucket)
@@ -92,6 +95,7 @@ class Reducer:
             for p, flat in bucket.slices():
                 self.write_back(p, flat)
             bucket.pending, bucket.request = len(bucket.params), None
+        self.blocking_seconds += time.perf_counter() - start
 
     # --- transport: host buffers and MPI
     def launch(self, bucket):
