@@ -76,10 +76,10 @@ def save_npz(path, arrays, meta=None):
         raise CheckpointError(f"could not write {path}: {exc.strerror or exc} (folder {folder}); "
                               "check that it exists and is writable") from exc
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes it private (0600)
         with os.fdopen(fd, "wb") as f:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes it private (0600)
             numpy.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
@@ -126,10 +126,17 @@ def load_npz(path):
         with numpy.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as exc:    # noqa: BLE001: any failure to parse it means a bad file
-        if "pickle" in str(exc):    # never pass on NumPy's advice to load it unsafely
+        # NumPy's own messages about pickles advise loading "unsafely": never pass them on
+        if "Object arrays" in str(exc):
             raise CheckpointError(f"{path} is corrupt or not a minialex .npz file: it holds "
-                                  "pickled (object) data, which minialex never loads "
-                                  f"(unpickling can run code); {fix}") from None
+                                  "object arrays, which only unpickling could read, and "
+                                  f"minialex never unpickles (it can run code); {fix}") from None
+        if "pickle" in str(exc):
+            raise CheckpointError(f"{path} is corrupt or not a minialex .npz file: it is neither "
+                                  "a zip archive of arrays nor an .npy array (a pickle, perhaps, "
+                                  f"which minialex never loads: it can run code); {fix}") from None
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise CheckpointError(f"could not read {path}: {exc.strerror}") from exc
         raise CheckpointError(f"{path} is corrupt, truncated or not a minialex .npz file "
                               f"({type(exc).__name__}: {exc}); {fix}") from exc
     meta_raw = arrays.pop(_META_KEY, None)

@@ -183,7 +183,7 @@ def test_pickle_refusal_gives_no_unsafe_advice(tmp_path):
         pickle.dump({"weights": [1.0, 2.0]}, f)         # a raw pickle named .npz
     np.savez(tmp_path / "obj.npz", w=np.array([None, 1], dtype=object))
     for p in (path, tmp_path / "obj.npz"):
-        with pytest.raises(CheckpointError, match=f"{p}.*pickled") as info:
+        with pytest.raises(CheckpointError, match=f"{p} is corrupt.*(a pickle|unpickl)") as info:
             load_npz(p)
         assert "allow_pickle" not in str(info.value) and "unsafe" not in str(info.value)
 
@@ -244,3 +244,30 @@ def test_crash_between_writing_and_renaming(tmp_path):
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".tmp-")
     leftovers[0].unlink()
     _previous_intact(path, model)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into read-only folders; the monkeypatched "
+                           "PermissionError above covers this case there")
+def test_read_only_folder_keeps_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "run" / "checkpoint.npz"
+    model = _trained_checkpoint(path)
+    path.parent.chmod(0o555)
+    try:
+        changed, opt = _tiny(seed=3)
+        with pytest.raises(CheckpointError, match=f"could not write {path}: Permission denied"):
+            save_checkpoint(path, changed, opt, epoch=9)
+    finally:
+        path.parent.chmod(0o755)
+    _previous_intact(path, model)
+
+
+def test_unreadable_file_says_so(tmp_path, monkeypatch):
+    path = tmp_path / "c.npz"
+    save_npz(path, ARRAYS, META)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(np, "load", denied)
+    with pytest.raises(CheckpointError, match=f"could not read {path}: Permission denied"):
+        load_npz(path)
