@@ -74,8 +74,8 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None):
         try:
             optimizer.load_state_dict({"param_groups": meta["optimizer"]["param_groups"],
                                        "state": state})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: optimizer state does not fit: {exc}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: optimizer state does not fit: {exc!r}") from exc
     if scheduler is not None and meta.get("scheduler") is not None:
         try:
             scheduler.load_state_dict(meta["scheduler"])

@@ -165,6 +165,7 @@ def test_malformed_entries_name_the_file(tmp_path):
     _trained_checkpoint(path)
     for key, value, message in [("epoch", "3", "'epoch' is '3'"),
                                 ("optimizer", {}, "lacks its 'param_groups'"),
+                                ("optimizer", {"param_groups": [7]}, "optimizer state does not fit"),
                                 ("rng", {"state": 1}, "RNG state is malformed"),
                                 ("config", 5, "'config' is 5")]:
         def put(raw):
