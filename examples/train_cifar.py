@@ -36,7 +36,7 @@ from tqdm import tqdm
 from minialex import functional as F
 from minialex import data as D
 from minialex import distributed as dist
-from minialex.checkpoint import save_checkpoint, load_checkpoint
+from minialex.checkpoint import save_checkpoint, load_checkpoint, CheckpointError
 from minialex.evaluation import evaluate
 from minialex.models import alexnet_cifar
 from minialex.optim import SGD, ReduceLROnPlateau, MultiStepLR
@@ -103,6 +103,10 @@ def parse_args(argv=None):
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                    help="divide by the per-channel std after subtracting the mean")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--checkpoint-every", type=int, default=100, metavar="STEPS",
+                   help="also save a checkpoint every STEPS training steps inside an epoch "
+                        "(atomic; a killed run loses at most these steps; 0: only at the end "
+                        "of each epoch and on Ctrl-C)")
     p.add_argument("--distributed", action="store_true",
                    help="data parallel over the MPI processes this was started with "
                         "(mpiexec -n N ...; needs the dist extra): --batch-size is the global "
@@ -115,6 +119,18 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         p.error(f"--epochs must be at least 1, got {args.epochs}")
+    if args.checkpoint_every < 0:
+        p.error(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    if args.resume:
+        # which options were typed: parse again with every default hidden
+        typed = vars(p.parse_args(argv, argparse.Namespace(**{
+            a.dest: argparse.SUPPRESS for a in p._actions if a.dest != "help"})))
+        ignored = sorted(k for k, v in typed.items()
+                         if v is not argparse.SUPPRESS and k not in RESUME_FLAGS)
+        if ignored:
+            p.error("--resume continues the saved run with its own settings, so these options "
+                    "would be ignored: " + ", ".join("--" + k.replace("_", "-") for k in ignored)
+                    + ". Drop them, or start a new run with them (--epochs may extend a run)")
     return args
 
 
@@ -228,9 +244,30 @@ def load_saved_config(resume, args):
     return saved
 
 
+def load_resume_state(ckpt, run, model, opt, sched):
+    """load_checkpoint with one-line, command-line-level errors."""
+    try:
+        return load_checkpoint(ckpt, model, opt, sched)
+    except CheckpointError as exc:
+        msg = str(exc).split(". Build the model")[0]
+        sys.exit(f"error: --resume {run}: {msg}. config.json and checkpoint.npz there do not "
+                 "belong together, or the file is damaged; start a new run without --resume")
+
+
+def save(ckpt, *args, **kwargs):
+    """save_checkpoint, stopping the run with a one-line error if it fails
+    (the previous checkpoint is left intact by the atomic write)."""
+    try:
+        save_checkpoint(ckpt, *args, **kwargs)
+    except CheckpointError as exc:
+        sys.exit(f"error: {exc}; stopping (fix the problem, then --resume)")
+
+
 # settings that belong to this invocation, not to the run (never saved)
 RUNTIME_KEYS = ("resume", "no_progress", "stop_after_steps", "distributed", "bucket_mb",
-                "no_overlap")
+                "no_overlap", "checkpoint_every")
+# what may be given with --resume (the rest is the saved run's)
+RESUME_FLAGS = RUNTIME_KEYS + ("epochs",)
 
 
 # ------------------------------------------------------------------ main
@@ -244,6 +281,9 @@ def main(argv=None):
     resume = args.resume
     if resume:
         saved = dist.broadcast_object(load_saved_config(resume, args) if rank == 0 else None)
+        if rank == 0 and not os.path.exists(os.path.join(resume, "checkpoint.npz")):
+            sys.exit(f"error: --resume {resume}: no checkpoint.npz there (the run stopped "
+                     "before its first checkpoint); start it again without --resume")
         args = argparse.Namespace(**{**saved, **{k: getattr(args, k) for k in RUNTIME_KEYS},
                                      "out": resume, "epochs": args.epochs or saved["epochs"]})
     args.epochs = args.epochs or 15
@@ -286,7 +326,7 @@ def main(argv=None):
     if resume:
         state = None
         if rank == 0:
-            state = load_checkpoint(ckpt, model, opt, sched)
+            state = load_resume_state(ckpt, run, model, opt, sched)
             state = {**state, "sched": sched.state_dict()}
             # metrics.jsonl may hold lines written after the checkpoint: rewrite it
             with open(metrics_path, "w") as f:
@@ -327,7 +367,7 @@ def main(argv=None):
     for epoch in range(start_epoch, args.epochs):
         t0 = time.time()
         net.train()
-        train.set_epoch(epoch)
+        train.set_epoch(epoch, start_batch=start_step)
         # loss sum, correct, images: this rank's, summed over ranks when saved or printed
         sums = numpy.zeros(3)
         if start_step:
@@ -337,9 +377,7 @@ def main(argv=None):
         bar = tqdm(total=len(train), initial=start_step, desc=f"epoch {epoch + 1}/{args.epochs}",
                    disable=args.no_progress or rank != 0, leave=False, dynamic_ncols=True)
         seen_t0, seen = time.time(), 0
-        for step, (xb, yb) in enumerate(train):
-            if step < start_step:
-                continue          # already trained before the interruption
+        for step, (xb, yb) in enumerate(train, start=start_step):   # resumed: from start_step
             logits = net(minialex.Tensor(xb))
             loss = F.cross_entropy(logits, yb)
             value = loss.item()
@@ -363,14 +401,16 @@ def main(argv=None):
             stop = interrupted["flag"]
             if world > 1:         # every rank stops at the same step
                 stop = bool(dist.all_reduce(numpy.array([float(stop)]), op="max")[0])
-            if stop:
-                dist.all_reduce(sums)
+            every = args.checkpoint_every
+            if stop or (every and (step + 1) % every == 0 and step + 1 < len(train)):
+                total = dist.all_reduce(sums.copy())
                 if rank == 0:
-                    save_checkpoint(ckpt, model, opt, sched, epoch=epoch, step=step + 1,
-                                    extra={"history": history, "partial": {
-                                        "loss": float(sums[0]), "correct": int(sums[1]),
-                                        "n": int(sums[2])}})
+                    save(ckpt, model, opt, sched, epoch=epoch, step=step + 1,
+                         extra={"history": history, "partial": {
+                             "loss": float(total[0]), "correct": int(total[1]),
+                             "n": int(total[2])}})
                 dist.barrier()    # the others wait until the checkpoint is written
+            if stop:
                 bar.close()
                 say(f"saved {ckpt} at epoch {epoch + 1}, step {step + 1}; "
                     f"continue with: python examples/train_cifar.py --resume {run}")
@@ -394,7 +434,7 @@ def main(argv=None):
             row["ranks"] = world
         history.append(row)
         if rank == 0:
-            save_checkpoint(ckpt, model, opt, sched, epoch=epoch + 1, step=0,
+            save(ckpt, model, opt, sched, epoch=epoch + 1, step=0,
                             extra={"history": history})
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -238,3 +238,30 @@ def test_whole_net_matches_torch():
     for name, layer in zip(names, layers):
         g, tg = params[name + ".weight"].grad, layer.weight.grad.numpy()
         np.testing.assert_allclose(g, tg, rtol=1e-3, atol=1e-4 * np.abs(tg).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("preset", ["small", "half", "paper"])
+@pytest.mark.parametrize("towers", [1, 2])
+def test_eval_mode_turns_dropout_off(preset, towers):
+    # the same weights with dropout 0.5 and 0.0 give the same logits in eval
+    # mode, and different ones in training mode (dropout really is on there)
+    from minialex.models import alexnet_cifar
+    on = alexnet_cifar(preset, towers=towers, dropout=0.5)
+    off = alexnet_cifar(preset, towers=towers, dropout=0.0)
+    off.load_state_dict(on.state_dict())
+    x = minialex.Tensor(np.random.default_rng(0).standard_normal((2, 3, 28, 28)).astype("float32"))
+    on.eval(), off.eval()
+    with minialex.no_grad():
+        np.testing.assert_array_equal(on(x).numpy(), off(x).numpy())
+        on.train()
+        assert not np.array_equal(on(x).numpy(), off(x).numpy())
+
+
+def test_imagenet_alexnet_eval_mode_turns_dropout_off():
+    from minialex.models import AlexNet
+    on, off = AlexNet(num_classes=5, dropout=0.5), AlexNet(num_classes=5, dropout=0.0)
+    off.load_state_dict(on.state_dict())
+    x = minialex.Tensor(np.random.default_rng(1).standard_normal((1, 3, 227, 227)).astype("float32"))
+    on.eval(), off.eval()
+    with minialex.no_grad():
+        np.testing.assert_array_equal(on(x).numpy(), off(x).numpy())

@@ -1,13 +1,16 @@
 """End-to-end: the main job on a few thousand real CIFAR-10 images."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 from conftest import REPO
+from minialex.serialization import load_npz
 
 SCRIPT = REPO / "examples" / "train_cifar.py"
 
@@ -70,6 +73,39 @@ def test_interrupted_run_resumes_exactly(cifar10_dir, tmp_path):
         for k in ("train_loss", "train_top1", "test_top1", "lr"):
             assert ja[k] == jb[k], k
 
+    # kill -9 in the middle of the SECOND epoch, after a periodic checkpoint:
+    # the resumed run must know its epoch (loader order, augmentation, lr)
+    # and its step, and end bit for bit where the uninterrupted run ended
+    c = tmp_path / "c"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "--no-progress", *map(str, common),
+                             "--out", str(c), "--checkpoint-every", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    meta = None
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            meta = load_npz(c / "checkpoint.npz")[1]
+        except Exception:       # not written yet
+            meta = None
+        if meta and meta["epoch"] == 1 and meta["step"] > 0:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.03)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-2000:]
+    meta = load_npz(c / "checkpoint.npz")[1]
+    assert meta["epoch"] == 1 and meta["step"] in (3, 6)      # mid-epoch 2
+    r = run("--resume", c)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"resumed {c} at epoch 2, step {meta['step']}" in r.stdout
+    cc = np.load(c / "checkpoint.npz")
+    for k in a.files:
+        if k.startswith("model/") or k.startswith("optim/"):
+            np.testing.assert_array_equal(a[k], cc[k], err_msg=k)
+    rows_a = [json.loads(x) for x in ra]
+    rows_c = [json.loads(x) for x in (c / "metrics.jsonl").read_text().splitlines()]
+    assert [x["train_loss"] for x in rows_c] == [x["train_loss"] for x in rows_a]
+
 
 def test_missing_data_folder_is_a_clear_error(tmp_path):
     r = run("--data", tmp_path / "nowhere", "--epochs", 1, "--out", tmp_path / "r")
@@ -121,3 +157,50 @@ def test_default_run_folders_never_collide(tmp_path, monkeypatch):
     assert script.new_run_folder(str(tmp_path)) == first + "-3"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "20261130-000000", "20261130-000000-2", "20261130-000000-3"]
+
+
+def test_flags_given_with_resume_are_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"epochs": 15}))
+    r = run("--resume", tmp_path, "--lr", 0.5, "--preset", "paper")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "would be ignored: --lr, --preset" in r.stderr
+
+
+@pytest.mark.slow
+def test_resume_without_checkpoint_or_with_a_damaged_one(cifar10_dir, tmp_path):
+    from minialex.checkpoint import save_checkpoint
+    from minialex.models import alexnet_cifar
+    from minialex.optim import SGD
+    cfg = {"data": str(cifar10_dir), "preset": "small", "epochs": 2, "batch_size": 128, "lr": 0.02,
+           "momentum": 0.9, "weight_decay": 5e-4, "schedule": "step", "patience": 2,
+           "init": "kaiming", "towers": 1, "devices": "cpu", "seed": 0, "out": str(tmp_path),
+           "no_pca": False, "ten_crop": True, "subset": 256, "test_subset": 64,
+           "standardize": True}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    # config.json but no checkpoint: one line, what to do
+    r = run("--resume", tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "no checkpoint.npz there" in r.stderr
+    # a checkpoint of another preset
+    model = alexnet_cifar("half", towers=1)
+    save_checkpoint(tmp_path / "checkpoint.npz", model, SGD(model.parameters(), lr=0.1))
+    r = run("--resume", tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "different model" in r.stderr and "do not belong together" in r.stderr
+    assert "Build the model" not in r.stderr           # no API advice at the command line
+    # a truncated checkpoint
+    raw = (tmp_path / "checkpoint.npz").read_bytes()
+    (tmp_path / "checkpoint.npz").write_bytes(raw[:len(raw) // 2])
+    r = run("--resume", tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "checkpoint.npz" in r.stderr and len(r.stderr.strip().splitlines()) <= 2
+
+
+@pytest.mark.slow
+def test_failed_checkpoint_write_stops_with_the_path(cifar10_dir, tmp_path):
+    out = tmp_path / "r"
+    (out / "checkpoint.npz").mkdir(parents=True)        # the write must fail
+    r = run("--data", cifar10_dir, "--subset", 256, "--test-subset", 100, "--epochs", 1,
+            "--no-ten-crop", "--out", out)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "could not write" in r.stderr and str(out / "checkpoint.npz") in r.stderr

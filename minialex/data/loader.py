@@ -78,6 +78,11 @@ class DataLoader:
                              "they must have the same length N (y of shape (N,))")
         if len(x) == 0:
             raise ValueError("DataLoader got an empty data set (0 images); check the data path")
+        if x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3, 4):
+            raise ValueError(
+                f"DataLoader x of shape {x.shape} looks channels-first (N, C, H, W); it takes "
+                "images as stored, (N, H, W, C), and its transforms end in NCHW. Fix: pass "
+                "x.transpose(0, 2, 3, 1)")
         if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if not isinstance(prefetch, (int, np.integer)) or prefetch < 0:
@@ -103,17 +108,24 @@ class DataLoader:
         self.num_replicas = int(num_replicas)
         self.rank = int(rank)
         self.epoch = 0
+        self._start_batch = 0
 
     def __len__(self) -> int:
         """Number of (global) batches per epoch."""
         n, b = len(self.x), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Make the next ``iter(loader)`` run epoch ``epoch``."""
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Make the next ``iter(loader)`` run epoch ``epoch``, from batch
+        ``start_batch`` on (a run resumed mid-epoch: the batches before it
+        are neither loaded nor transformed, and the rest are exactly those
+        of an uninterrupted epoch)."""
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
+        if not 0 <= start_batch <= len(self):
+            raise ValueError(f"start_batch must be in 0..{len(self)}, got {start_batch}")
         self.epoch = int(epoch)
+        self._start_batch = int(start_batch)
 
     def state_dict(self) -> dict:
         """``{"seed", "epoch"}``: enough to resume at the next epoch."""
@@ -130,10 +142,11 @@ class DataLoader:
             return np.arange(n)
         return np.random.default_rng([self.seed, epoch]).permutation(n)
 
-    def _batches(self, epoch: int):
-        """Yield the prepared batches of ``epoch``, in the calling thread."""
+    def _batches(self, epoch: int, start: int = 0):
+        """Yield the prepared batches of ``epoch`` from batch ``start`` on,
+        in the calling thread."""
         idx = self.order(epoch)
-        for b in range(len(self)):
+        for b in range(start, len(self)):
             sel = idx[b * self.batch_size:(b + 1) * self.batch_size]
             if self.num_replicas > 1:
                 sel = np.array_split(sel, self.num_replicas)[self.rank]
@@ -156,11 +169,12 @@ class DataLoader:
             )
 
     def __iter__(self):
-        epoch = self.epoch
+        epoch, start = self.epoch, self._start_batch
         self.epoch += 1
+        self._start_batch = 0
         if self.prefetch == 0:
-            return self._batches(epoch)
-        return _PrefetchIterator(self._batches(epoch), self.prefetch)
+            return self._batches(epoch, start)
+        return _PrefetchIterator(self._batches(epoch, start), self.prefetch)
 
 
 def _produce(batches, q: queue.Queue, stop: threading.Event) -> None:
