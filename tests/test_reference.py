@@ -59,7 +59,8 @@ def test_conv2d_by_hand():
                                   expected[::2, ::2] + 0.5)
     # padding 1, 3x3 ones on a 2x2 image: every output sums all four pixels
     x = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
-    np.testing.assert_array_equal(R.conv2d(x, np.ones((1, 1, 3, 3)), padding=1), np.full((1, 1, 2, 2), 10))
+    np.testing.assert_array_equal(R.conv2d(x, np.ones((1, 1, 3, 3)), padding=1),
+                                  np.full((1, 1, 2, 2), 10))
     # groups=2, 1x1 kernels 2 and 3: output channel g sees input channel g only
     x = np.stack([np.ones((2, 2)), 10 * np.ones((2, 2))])[None]
     y = R.conv2d(x, np.array([2.0, 3.0]).reshape(2, 1, 1, 1), groups=2)
@@ -152,7 +153,8 @@ def test_max_pool2d_by_hand():
     # the drop rule: 5 wide, kernel 2, stride 2, padding 1, ceil: the 4th
     # window would start in the padding only
     assert R.pool_output_size(5, 2, 2, 1, True) == 3 and R.pool_output_size(5, 2, 2, 0, True) == 3
-    assert R.pool_output_size(28, 3, 2, 0, False) == 13 and R.pool_output_size(28, 3, 2, 0, True) == 14
+    assert R.pool_output_size(28, 3, 2, 0, False) == 13
+    assert R.pool_output_size(28, 3, 2, 0, True) == 14
 
 
 def test_max_pool2d_backward_by_hand():
@@ -279,13 +281,14 @@ def test_cross_entropy_by_hand():
     lse0 = np.log(np.exp(1.0) + np.exp(2.0) + np.exp(3.0))
     np.testing.assert_allclose(R.cross_entropy(z, t), ((lse0 - 3.0) + np.log(3.0)) / 2, rtol=1e-14)
     p0 = np.exp(np.array([1.0, 2.0, 3.0]) - lse0)
-    np.testing.assert_allclose(R.cross_entropy_backward(z, t),
-                               np.array([p0 - [0, 0, 1], [1 / 3 - 1, 1 / 3, 1 / 3]]) / 2, rtol=1e-14)
+    expected = np.array([p0 - [0, 0, 1], [1 / 3 - 1, 1 / 3, 1 / 3]]) / 2
+    np.testing.assert_allclose(R.cross_entropy_backward(z, t), expected, rtol=1e-14)
     assert R.softmax_cross_entropy is R.cross_entropy
     # huge logits stay finite
     big = np.array([[1e4, -1e4, 0.0]], dtype=np.float32)
     assert R.cross_entropy(big, np.array([1])) == np.float32(2e4)
-    np.testing.assert_allclose(R.cross_entropy_backward(big, np.array([1])), [[1, -1, 0]], atol=1e-30)
+    np.testing.assert_allclose(R.cross_entropy_backward(big, np.array([1])), [[1, -1, 0]],
+                               atol=1e-30)
 
 
 def test_cross_entropy_backward_numerically():
@@ -301,8 +304,8 @@ def test_dropout_given_a_mask_by_hand():
     mask = np.array([[1, 0, 1]])
     np.testing.assert_array_equal(R.dropout(x, mask, 0.75), [[8.0, 0.0, 16.0]])    # / (1 - 0.75)
     np.testing.assert_array_equal(R.dropout_backward(np.ones((1, 3)), mask, 0.75), [[4, 0, 4]])
-    check_gradients(lambda x: R.dropout(x, mask, 0.3), lambda dy, x: (R.dropout_backward(dy, mask, 0.3),),
-                    [x])
+    check_gradients(lambda x: R.dropout(x, mask, 0.3),
+                    lambda dy, x: (R.dropout_backward(dy, mask, 0.3),), [x])
 
 
 def test_linear_by_hand_and_numerically():
@@ -315,8 +318,9 @@ def test_linear_by_hand_and_numerically():
     np.testing.assert_array_equal(dW, [[1, 2], [2, 4], [3, 6]])
     np.testing.assert_array_equal(db, [1, 2, 3])
     rng = np.random.default_rng(7)
-    check_gradients(R.linear, lambda dy, x, W, b: R.linear_backward(dy, x, W), [rng.standard_normal((3, 4)),
-                                                  rng.standard_normal((2, 4)), rng.standard_normal(2)])
+    check_gradients(R.linear, lambda dy, x, W, b: R.linear_backward(dy, x, W),
+                    [rng.standard_normal((3, 4)), rng.standard_normal((2, 4)),
+                     rng.standard_normal(2)])
 
 
 def test_relu_by_hand():
@@ -343,33 +347,38 @@ def _normal(draw, shape, scale=1.0):
     return np.random.default_rng(seed).standard_normal(shape) * scale
 
 
+def _ints(draw, lo, hi, count=2):
+    """``count`` integers drawn from lo..hi, as a tuple (e.g. an (h, w) pair)."""
+    return tuple(draw(st.integers(lo, hi)) for _ in range(count))
+
+
 def case_conv2d(draw):
-    n, groups = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    c, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    h, w = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    stride, padding = (draw(st.integers(1, 2)), draw(st.integers(1, 2))), \
-        (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    n, groups = _ints(draw, 1, 2)
+    c, c_out = (groups * v for v in _ints(draw, 1, 2))
+    (h, w), (kh, kw), stride, padding = _ints(draw, 1, 6), _ints(draw, 1, 3), _ints(draw, 1, 2), \
+        _ints(draw, 0, 2)
     assume(h + 2 * padding[0] >= kh and w + 2 * padding[1] >= kw)
     inputs = [_normal(draw, (n, c, h, w)), _normal(draw, (c_out, c // groups, kh, kw))]
     if draw(st.booleans()):
         inputs.append(_normal(draw, (c_out,)))
+
+    def reference_grads(dy, x, W, *b):
+        return R.conv2d_backward(dy, x, W, stride, padding, groups)[:2 + len(b)]
     return Case(inputs, lambda *t: F.conv2d(*t, stride=stride, padding=padding, groups=groups),
                 lambda *a: R.conv2d(*a, stride=stride, padding=padding, groups=groups),
-                lambda dy, x, W, *b: R.conv2d_backward(dy, x, W, stride, padding, groups)[:2 + len(b)])
+                reference_grads)
 
 
 def _window_args(draw):
-    h, w = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    s, p = (draw(st.integers(1, 2)), draw(st.integers(1, 2))), (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    (h, w), k, s, p = _ints(draw, 1, 6), _ints(draw, 1, 3), _ints(draw, 1, 2), _ints(draw, 0, 2)
     assume(h + 2 * p[0] >= k[0] and w + 2 * p[1] >= k[1])
     return (draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w), k, s, p
 
 
 def case_im2col(draw):
     shape, k, s, p = _window_args(draw)
-    return Case([_normal(draw, shape)], lambda x: F.im2col(x, k, s, p), lambda x: R.im2col(x, k, s, p))
+    return Case([_normal(draw, shape)], lambda x: F.im2col(x, k, s, p),
+                lambda x: R.im2col(x, k, s, p))
 
 
 def case_col2im(draw):
@@ -381,12 +390,11 @@ def case_col2im(draw):
 
 
 def case_max_pool2d(draw, path=None):
-    n, c, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 8)), \
-        draw(st.integers(1, 8))
-    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    s, p = (draw(st.integers(1, 3)), draw(st.integers(1, 3))), (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    (n, c), (h, w), k, s, p = _ints(draw, 1, 3), _ints(draw, 1, 8), _ints(draw, 1, 4), \
+        _ints(draw, 1, 3), _ints(draw, 0, 2)
     ceil_mode = draw(st.booleans())
-    assume(p[0] <= k[0] // 2 and p[1] <= k[1] // 2 and h + 2 * p[0] >= k[0] and w + 2 * p[1] >= k[1])
+    assume(p[0] <= k[0] // 2 and p[1] <= k[1] // 2)
+    assume(h + 2 * p[0] >= k[0] and w + 2 * p[1] >= k[1])
     # values in {-1, 0, 1}: ties everywhere (like ReLU's zeros), exact in float32
     x = np.round(_normal(draw, (n, c, h, w))).clip(-1, 1).astype(np.float32)
     args = (k, s, p, ceil_mode)
@@ -396,7 +404,7 @@ def case_max_pool2d(draw, path=None):
 
 
 def case_local_response_norm(draw):
-    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 12)), draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 12))) + _ints(draw, 1, 3)
     args = (draw(st.integers(1, 9)), draw(st.floats(0.0, 1.0)), draw(st.floats(0.1, 1.5)),
             draw(st.floats(0.5, 5.0)))
     return Case([_normal(draw, shape, 2.0)], lambda t: F.local_response_norm(t, *args),
@@ -408,12 +416,13 @@ def case_cross_entropy(draw):
     n, k = draw(st.integers(1, 5)), draw(st.integers(1, 6))
     t = np.random.default_rng(draw(st.integers(0, 99))).integers(0, k, n)
     return Case([_normal(draw, (n, k), 4.0)], lambda z: F.cross_entropy(z, t),
-                lambda z: R.cross_entropy(z, t), lambda dl, z: (R.cross_entropy_backward(z, t, dl),))
+                lambda z: R.cross_entropy(z, t),
+                lambda dl, z: (R.cross_entropy_backward(z, t, dl),))
 
 
 def case_dropout(draw):
-    shape, p, seed = (draw(st.integers(1, 5)), draw(st.integers(1, 7))), draw(st.floats(0.05, 0.9)), \
-        draw(st.integers(0, 2**31 - 1))
+    shape, p = _ints(draw, 1, 7), draw(st.floats(0.05, 0.9))
+    seed = draw(st.integers(0, 2**31 - 1))
     x = _normal(draw, shape)
     x += np.where(x < 0, -0.5, 0.5)      # |x| >= 0.5: a zero output means a dropped unit
     mask = {}
@@ -427,11 +436,12 @@ def case_dropout(draw):
 
 
 def case_linear(draw):
-    n, fin, fout = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 4))
+    n, fin, fout = _ints(draw, 1, 5, count=3)
     inputs = [_normal(draw, (n, fin)), _normal(draw, (fout, fin))]
     if draw(st.booleans()):
         inputs.append(_normal(draw, (fout,)))
-    return Case(inputs, F.linear, R.linear, lambda dy, x, W, *b: R.linear_backward(dy, x, W)[:2 + len(b)])
+    return Case(inputs, F.linear, R.linear,
+                lambda dy, x, W, *b: R.linear_backward(dy, x, W)[:2 + len(b)])
 
 
 def case_relu(draw):

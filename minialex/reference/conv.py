@@ -128,9 +128,9 @@ def conv2d_backward(dy, x, weight, stride=1, padding=0, groups=1):
     Derivation. Each output y[n, o, oh, ow] is a sum of products: it has
     the partial derivatives
 
-        dy[n,o,oh,ow] / d weight[o, c, i, j]                 = xpad[n, g*Cg + c, sh*oh + i, sw*ow + j]
-        dy[n,o,oh,ow] / d xpad[n, g*Cg + c, sh*oh+i, sw*ow+j] = weight[o, c, i, j]
-        dy[n,o,oh,ow] / d bias[o]                             = 1
+        dy[n,o,oh,ow] / dweight[o, c, i, j]         = xpad[n, g*Cg + c, sh*oh + i, sw*ow + j]
+        dy[n,o,oh,ow] / dxpad[n, g*Cg + c, sh*oh + i, sw*ow + j] = weight[o, c, i, j]
+        dy[n,o,oh,ow] / dbias[o]                    = 1
 
     and no others. The chain rule sums ``dL/dy * partial`` over all the
     outputs, so each output, in turn, adds dy[n, o, oh, ow] times

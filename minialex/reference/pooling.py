@@ -35,7 +35,8 @@ def _windows(x_shape, kernel_size, stride, padding, ceil_mode):
     (kh, kw), (ph, pw) = _pair(kernel_size), _pair(padding)
     sh, sw = _pair(kernel_size if stride is None else stride)
     N, C, H, W = x_shape
-    OH, OW = (pool_output_size(H, kh, sh, ph, ceil_mode), pool_output_size(W, kw, sw, pw, ceil_mode))
+    OH = pool_output_size(H, kh, sh, ph, ceil_mode)
+    OW = pool_output_size(W, kw, sw, pw, ceil_mode)
     windows = []
     for n, c, oy, ox in np.ndindex(N, C, OH, OW):
         cells = [(oy * sh + i - ph, ox * sw + j - pw) for i in range(kh) for j in range(kw)]
