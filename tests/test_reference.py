@@ -329,6 +329,20 @@ def test_relu_by_hand():
     np.testing.assert_array_equal(R.relu_backward(np.arange(1.0, 7.0), x), [0, 0, 0, 4, 5, 0])
 
 
+def test_the_reference_imports_numpy_only():
+    # never minialex's fast code (or anything else): an oracle must not share the bugs
+    import ast
+    import pathlib
+    folder = pathlib.Path(R.__file__).parent
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                assert [a.name for a in node.names] == ["numpy"], (path.name, ast.dump(node))
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 1 and node.module in {p.stem for p in folder.glob("*.py")}, \
+                    (path.name, ast.dump(node))
+
+
 # ======================================================= (b) every fast path against it
 @dataclass
 class Case:
