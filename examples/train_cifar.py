@@ -21,23 +21,16 @@ final.json. ``--resume RUN_FOLDER`` continues exactly where it stopped.
 """
 
 import argparse
-import itertools
-import json
-import math
 import os
-import signal
 import sys
-import time
 
 import minialex  # before NumPy: it sets OpenBLAS's thread timeout (README, "Threads")
 import numpy
-from tqdm import tqdm
 
-from minialex import functional as F
 from minialex import data as D
 from minialex import distributed as dist
-from minialex.checkpoint import save_checkpoint, load_checkpoint, CheckpointError
-from minialex.evaluation import evaluate
+from minialex.training import (RunFolder, RunError, TrainState, NonFiniteLoss, fit,
+                               final_test, new_run_folder, write_json)
 from minialex.models import alexnet_cifar
 from minialex.optim import SGD, ReduceLROnPlateau, MultiStepLR
 
@@ -176,93 +169,6 @@ def build_data(args, rank=0, world=1):
     return train, test, test10, classes
 
 
-def evaluate_all(model, loader, ten_crop=False):
-    """``evaluate`` on this rank's share, the counts summed over ranks."""
-    ev = evaluate(model, loader, ten_crop=ten_crop)
-    counts = numpy.array([ev["top1"] * ev["n"], ev["top5"] * ev["n"], ev["n"]])
-    dist.all_reduce(counts)
-    top1, top5, n = numpy.rint(counts)
-    return {"top1": top1 / max(n, 1), "top5": top5 / max(n, 1), "n": int(n)}
-
-
-# ------------------------------------------------------------------ run folder
-def new_run_folder(root="runs"):
-    """Make and return ``runs/<date-time>``, or ``...-2``, ``-3``, ... when a
-    run started in the same second has that folder already. Each name is
-    claimed by creating it (``os.makedirs`` fails on an existing folder), so
-    two runs never share a folder."""
-    os.makedirs(root, exist_ok=True)
-    base = run = os.path.join(root, time.strftime("%Y%m%d-%H%M%S"))
-    for i in itertools.count(2):
-        try:
-            os.makedirs(run)
-            return run
-        except FileExistsError:
-            run = f"{base}-{i}"
-
-
-def write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
-def plot_curves(run, history):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    ep = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.plot(ep, [h["train_loss"] for h in history], marker="o", label="train loss")
-    a.set_xlabel("epoch"), a.set_ylabel("cross-entropy"), a.legend()
-    b.plot(ep, [h["train_top1"] for h in history], marker="o", label="train top-1")
-    b.plot(ep, [h["test_top1"] for h in history], marker="o", label="test top-1 (centre crop)")
-    b.set_xlabel("epoch"), b.set_ylabel("accuracy"), b.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(run, "curves.png"), dpi=100)
-    plt.close(fig)
-
-
-class NonFiniteLoss(RuntimeError):
-    pass
-
-
-def load_saved_config(resume, args):
-    """The saved run's settings merged with this command's few run-time ones."""
-    cfg_path = os.path.join(resume, "config.json")
-    if not os.path.exists(cfg_path):
-        sys.exit(f"--resume {resume}: no config.json there; is it a run folder?")
-    with open(cfg_path) as f:
-        saved = json.load(f)
-    if args.epochs is not None and args.epochs < saved["epochs"]:
-        sys.exit(f"--resume {resume}: --epochs {args.epochs} is fewer than the saved run's "
-                 f"{saved['epochs']}; a run can be extended, not shortened")
-    return saved
-
-
-def load_resume_state(ckpt, run, model, opt, sched):
-    """load_checkpoint with one-line, command-line-level errors."""
-    try:
-        return load_checkpoint(ckpt, model, opt, sched)
-    except CheckpointError as exc:
-        msg = str(exc).split(". Build the model")[0]
-        sys.exit(f"error: --resume {run}: {msg}. config.json and checkpoint.npz there do not "
-                 "belong together, or the file is damaged; start a new run without --resume")
-
-
-def save(ckpt, *args, **kwargs):
-    """save_checkpoint, stopping the run with a one-line error if it fails
-    (the previous checkpoint is left intact by the atomic write)."""
-    try:
-        save_checkpoint(ckpt, *args, **kwargs)
-    except CheckpointError as exc:
-        sys.exit(f"error: {exc}; stopping (fix the problem, then --resume)")
-
-
 # settings that belong to this invocation, not to the run (never saved)
 RUNTIME_KEYS = ("resume", "no_progress", "stop_after_steps", "distributed", "bucket_mb",
                 "no_overlap", "checkpoint_every")
@@ -280,10 +186,8 @@ def main(argv=None):
                  f"use a multiple of {world}")
     resume = args.resume
     if resume:
-        saved = dist.broadcast_object(load_saved_config(resume, args) if rank == 0 else None)
-        if rank == 0 and not os.path.exists(os.path.join(resume, "checkpoint.npz")):
-            sys.exit(f"error: --resume {resume}: no checkpoint.npz there (the run stopped "
-                     "before its first checkpoint); start it again without --resume")
+        saved = dist.broadcast_object(
+            RunFolder(resume).read_config(args.epochs) if rank == 0 else None)
         args = argparse.Namespace(**{**saved, **{k: getattr(args, k) for k in RUNTIME_KEYS},
                                      "out": resume, "epochs": args.epochs or saved["epochs"]})
     args.epochs = args.epochs or 15
@@ -301,16 +205,17 @@ def main(argv=None):
         sys.exit(f"error: {exc}\nFrom this script: pass --data <folder holding CIFAR-10> "
                  "(binary, python or image-folder layout), or leave --data out to use "
                  "$MINIALEX_DATA, else download into ~/.cache/minialex.")
-    run = None
+    path = None
     if rank == 0:
-        run = args.out or new_run_folder()
-        os.makedirs(run, exist_ok=True)
+        path = args.out or new_run_folder()
+        os.makedirs(path, exist_ok=True)
+    folder = RunFolder(dist.broadcast_object(path))
+    if rank == 0:
         if not resume:
-            write_json(os.path.join(run, "config.json"), {
-                k: v for k, v in vars(args).items() if k not in RUNTIME_KEYS})
+            folder.write_config({**{k: v for k, v in vars(args).items()
+                                    if k not in RUNTIME_KEYS}, "classes": list(classes)})
         elif args.epochs != saved["epochs"]:    # extended: a later --resume runs to the new end
-            write_json(os.path.join(run, "config.json"), {**saved, "epochs": args.epochs})
-    run = dist.broadcast_object(run)
+            folder.write_config({**saved, "epochs": args.epochs})
     model = alexnet_cifar(args.preset, num_classes=len(classes), towers=towers,
                           devices=devices if towers == 2 else devices[0], init=args.init)
     opt = SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
@@ -318,142 +223,44 @@ def main(argv=None):
     if args.schedule == "plateau":
         sched = ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=args.patience)
     else:
-        sched = MultiStepLR(opt, milestones=[round(args.epochs * 2 / 3),
-                                             round(args.epochs * 7 / 8)], gamma=0.1)
-    ckpt = os.path.join(run, "checkpoint.npz")
-    metrics_path = os.path.join(run, "metrics.jsonl")
-    history, start_epoch, start_step, partial = [], 0, 0, {}
+        sched = MultiStepLR(opt, milestones=[max(1, round(args.epochs * 2 / 3)),
+                                             max(1, round(args.epochs * 7 / 8))], gamma=0.1)
+    state = TrainState()
     if resume:
-        state = None
+        loaded = None
         if rank == 0:
-            state = load_resume_state(ckpt, run, model, opt, sched)
-            state = {**state, "sched": sched.state_dict()}
-            # metrics.jsonl may hold lines written after the checkpoint: rewrite it
-            with open(metrics_path, "w") as f:
-                f.writelines(json.dumps(h) + "\n" for h in state["extra"].get("history", []))
+            loaded = folder.load(model, opt, sched)
+            loaded = {**loaded, "sched": sched.state_dict()}
+            folder.rewrite_metrics(loaded["extra"].get("history", []))
         if world > 1:          # rank 0 read the files; the others get its state
-            state = dist.broadcast_object(state)
+            loaded = dist.broadcast_object(loaded)
             dist.broadcast_parameters(model)
             dist.broadcast_optimizer_state(opt)
-            sched.load_state_dict(state["sched"])
-        start_epoch, start_step = state["epoch"], state["step"]
-        history = state["extra"].get("history", [])
-        partial = state["extra"].get("partial", {})
-        say(f"resumed {run} at epoch {start_epoch + 1}, step {start_step}")
+            sched.load_state_dict(loaded["sched"])
+        state = TrainState(loaded["epoch"], loaded["step"], loaded["extra"].get("history", []),
+                           loaded["extra"].get("partial", {}))
+        say(f"resumed {folder.path} at epoch {state.epoch + 1}, step {state.step}")
     net = model
     if world > 1:
         # each rank draws its own dropout masks
-        minialex.manual_seed([args.seed, 1 + rank, start_epoch, start_step])
+        minialex.manual_seed([args.seed, 1 + rank, state.epoch, state.step])
         net = dist.DistributedDataParallel(model, bucket_cap_mb=args.bucket_mb,
                                            overlap=not args.no_overlap, broadcast=not resume)
     say(f"minialex AlexNet-CIFAR preset={args.preset} towers={towers} devices={devices} "
         f"params={model.num_parameters():,} train images={len(train.x)} "
-        f"test images={len(test.x)} run={run}"
+        f"test images={len(test.x)} run={folder.path}"
         + (f" ranks={world} (batch {args.batch_size // world} each, gradients via "
            f"{net.backend})" if world > 1 else ""))
 
-    interrupted = {"flag": False}
-
-    def on_sigint(signum, frame):
-        if interrupted["flag"]:
-            raise KeyboardInterrupt
-        interrupted["flag"] = True
-        say("\nCtrl-C: finishing this step, saving, then stopping (Ctrl-C again to abort)")
-
-    signal.signal(signal.SIGINT, on_sigint)
-    lr_of = lambda: opt.param_groups[0]["lr"]  # noqa: E731
-    total_steps = 0
-
-    for epoch in range(start_epoch, args.epochs):
-        t0 = time.time()
-        net.train()
-        train.set_epoch(epoch, start_batch=start_step)
-        # loss sum, correct, images: this rank's, summed over ranks when saved or printed
-        sums = numpy.zeros(3)
-        if start_step:
-            sums[:] = [partial.get("loss", 0.0), partial.get("correct", 0), partial.get("n", 0)]
-            if world > 1 and rank != 0:
-                sums[:] = 0      # the saved sums are the whole world's: counted once
-        bar = tqdm(total=len(train), initial=start_step, desc=f"epoch {epoch + 1}/{args.epochs}",
-                   disable=args.no_progress or rank != 0, leave=False, dynamic_ncols=True)
-        seen_t0, seen = time.time(), 0
-        for step, (xb, yb) in enumerate(train, start=start_step):   # resumed: from start_step
-            logits = net(minialex.Tensor(xb))
-            loss = F.cross_entropy(logits, yb)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise NonFiniteLoss(
-                    f"loss became {value} at epoch {epoch + 1}, step {step + 1} (lr {lr_of():g}); "
-                    f"stopping. The last good checkpoint is {ckpt} (epoch {epoch}); "
-                    "try a lower --lr")
-            opt.zero_grad()
-            loss.backward()       # with DDP: gradients averaged over the ranks here
-            opt.step()
-            n = len(yb)
-            sums += [value * n, int((logits.numpy().argmax(axis=1) == yb).sum()), n]
-            seen += n
-            bar.update(1)
-            total_steps += 1
-            if args.stop_after_steps and total_steps >= args.stop_after_steps:
-                interrupted["flag"] = True
-            bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{sums[1] / sums[2]:.3f}",
-                            img_s=f"{seen * world / (time.time() - seen_t0):.0f}")
-            stop = interrupted["flag"]
-            if world > 1:         # every rank stops at the same step
-                stop = bool(dist.all_reduce(numpy.array([float(stop)]), op="max")[0])
-            every = args.checkpoint_every
-            if stop or (every and (step + 1) % every == 0 and step + 1 < len(train)):
-                total = dist.all_reduce(sums.copy())
-                if rank == 0:
-                    save(ckpt, model, opt, sched, epoch=epoch, step=step + 1,
-                         extra={"history": history, "partial": {
-                             "loss": float(total[0]), "correct": int(total[1]),
-                             "n": int(total[2])}})
-                dist.barrier()    # the others wait until the checkpoint is written
-            if stop:
-                bar.close()
-                say(f"saved {ckpt} at epoch {epoch + 1}, step {step + 1}; "
-                    f"continue with: python examples/train_cifar.py --resume {run}")
-                return 130
-        bar.close()
-        start_step = 0
-        train_time = time.time() - t0
-        dist.all_reduce(sums)
-        ev = evaluate_all(net, test)
-        lr_used = lr_of()
-        if isinstance(sched, ReduceLROnPlateau):
-            sched.step(ev["top1"])
-        else:
-            sched.step()
-        run_loss, run_correct, run_n = sums
-        row = {"epoch": epoch + 1, "train_loss": run_loss / run_n, "train_top1": run_correct / run_n,
-               "test_top1": ev["top1"], "test_top5": ev["top5"], "lr": lr_used,
-               "epoch_time_s": round(time.time() - t0, 2), "train_time_s": round(train_time, 2),
-               "images_per_s": round(run_n / train_time, 1)}
-        if world > 1:
-            row["ranks"] = world
-        history.append(row)
-        if rank == 0:
-            save(ckpt, model, opt, sched, epoch=epoch + 1, step=0,
-                            extra={"history": history})
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            plot_curves(run, history)
-        say(f"epoch {epoch + 1:3d}/{args.epochs}  train loss {row['train_loss']:.4f} "
-            f"top-1 {row['train_top1']:.4f}  test top-1 {ev['top1']:.4f} (centre)  "
-            f"lr {lr_used:.4g}  {row['epoch_time_s']:.1f} s ({row['images_per_s']:.0f} img/s)",
-            flush=True)
-
-    centre = evaluate_all(net, test)
-    final = {"centre_top1": centre["top1"], "centre_top5": centre["top5"]}
-    if args.ten_crop:
-        t0 = time.time()
-        ten = evaluate_all(net, test10, ten_crop=True)
-        final.update(ten_crop_top1=ten["top1"], ten_crop_top5=ten["top5"],
-                     ten_crop_time_s=round(time.time() - t0, 1))
-    final["total_train_time_s"] = round(sum(h["epoch_time_s"] for h in history), 1)
+    status = fit(net, model, opt, sched, train, test, folder, epochs=args.epochs, state=state,
+                 checkpoint_every=args.checkpoint_every, stop_after_steps=args.stop_after_steps,
+                 progress=not args.no_progress, log=say)
+    if status:
+        return status
+    final = final_test(net, test, test10 if args.ten_crop else None)
+    final["total_train_time_s"] = round(sum(h["epoch_time_s"] for h in state.history), 1)
     if rank == 0:
-        write_json(os.path.join(run, "final.json"), final)
+        write_json(folder.final, final)
     msg = f"test centre crop: top-1 {final['centre_top1']:.4f} top-5 {final['centre_top5']:.4f}"
     if args.ten_crop:
         msg += (f" | ten-crop: top-1 {final['ten_crop_top1']:.4f} "
@@ -465,7 +272,7 @@ def main(argv=None):
 def _run():
     try:
         return main()
-    except NonFiniteLoss as exc:
+    except (NonFiniteLoss, RunError) as exc:
         sys.exit(f"error: {exc}")
 
 

@@ -146,15 +146,12 @@ def test_diverging_loss_stops_with_epoch_and_step(cifar10_dir, tmp_path):
 
 def test_default_run_folders_never_collide(tmp_path, monkeypatch):
     # two runs started in the same second get two folders
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("train_cifar", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    monkeypatch.setattr(script.time, "strftime", lambda fmt: "20261130-000000")
-    first = script.new_run_folder(str(tmp_path))
+    from minialex.training import run_folder
+    monkeypatch.setattr(run_folder.time, "strftime", lambda fmt: "20261130-000000")
+    first = run_folder.new_run_folder(str(tmp_path))
     assert first == str(tmp_path / "20261130-000000") and (tmp_path / "20261130-000000").is_dir()
-    assert script.new_run_folder(str(tmp_path)) == first + "-2"     # each call claims one
-    assert script.new_run_folder(str(tmp_path)) == first + "-3"
+    assert run_folder.new_run_folder(str(tmp_path)) == first + "-2"     # each call claims one
+    assert run_folder.new_run_folder(str(tmp_path)) == first + "-3"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "20261130-000000", "20261130-000000-2", "20261130-000000-3"]
 
