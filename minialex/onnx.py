@@ -21,8 +21,9 @@ opset 17), built with ``onnx.helper`` and checked with ``onnx.checker``:
     Flatten / F.flatten      Flatten (axis 1), else Reshape
     Linear                   Gemm (transB = 1)
     Dropout                  nothing (the identity at inference)
-    the two towers           each tower's nodes apart, Concat (axis 1) where
-                             the towers read each other (conv3, fc6-fc8)
+    the two towers           each tower's nodes apart; one Concat (axis 1)
+                             where the towers read each other (the inputs
+                             of conv3, fc6, fc7, fc8), read by both
 
 Known models: ``nn.Sequential`` of the layers above (nested too), AlexNet
 (ImageNet and CIFAR presets, ``towers=1`` with grouped Conv nodes or
@@ -87,7 +88,8 @@ def export(model, path, input_shape=None, *, dynamic_batch=True, opset=DEFAULT_O
         raise ImportError('minialex.onnx.export needs the onnx package: pip install '
                           '"minialex[onnx]" (or pip install onnx)') from None
     if not isinstance(opset, int) or opset < 13:
-        raise ValueError(f"opset must be an int >= 13 (the operator versions this exporter writes), got {opset!r}")
+        raise ValueError(f"opset must be an int >= 13 (the operator versions this exporter "
+                         f"writes), got {opset!r}")
     if input_shape is None:
         size = getattr(model, "input_size", None)
         if size is None:
@@ -263,9 +265,10 @@ def _lrn(g, m, name, x, shape, where):
     sq = g.node("Mul", [x, x], name + ".square")
     win = g.node("Conv", [sq, g.const(name + ".window", band[:, :, None, None])],
                  name + ".window_sum", kernel_shape=[1, 1])
-    scaled = g.node("Mul", [win, g.const(name + ".alpha", numpy.float32(m.alpha))], name + ".scaled")
-    base = g.node("Add", [scaled, g.const(name + ".k", numpy.float32(m.k))], name + ".base")
-    den = g.node("Pow", [base, g.const(name + ".beta", numpy.float32(m.beta))], name + ".denominator")
+    alpha, k, beta = (g.const(f"{name}.{n}", numpy.float32(v))
+                      for n, v in (("alpha", m.alpha), ("k", m.k), ("beta", m.beta)))
+    scaled = g.node("Mul", [win, alpha], name + ".scaled")
+    den = g.node("Pow", [g.node("Add", [scaled, k], name + ".base"), beta], name + ".denominator")
     return g.node("Div", [x, den], name), shape
 
 
@@ -313,17 +316,19 @@ def _alexnet(g, m, prefix, x, shape):
     if m.towers == 1:
         b12, b345 = _trunk_blocks(m.trunk, pre + "trunk.")
         t = m.trunk
-        x, shape = _seq(g, b12 + b345 + [(t.fc6, pre + "trunk.fc6"), ("relu", pre + "trunk.fc6.relu"),
-                                         (t.fc7, pre + "trunk.fc7"), ("relu", pre + "trunk.fc7.relu")],
-                        x, shape)
+        head = [(t.fc6, pre + "trunk.fc6"), ("relu", pre + "trunk.fc6.relu"),
+                (t.fc7, pre + "trunk.fc7"), ("relu", pre + "trunk.fc7.relu")]
+        x, shape = _seq(g, b12 + b345 + head, x, shape)
         return _seq(g, [(m.fc8, pre + "fc8")], x, shape)
     towers = [(m.tower0, pre + "tower0."), (m.tower1, pre + "tower1.")]
     blocks = [_trunk_blocks(t, p) for t, p in towers]
     h = [_seq(g, b12, x, shape) for b12, _ in blocks]
-    h = [_seq(g, b345, *_concat(g, h, f"{p}conv3.input")) for (_, b345), (_, p) in zip(blocks, towers)]
+    both = _concat(g, h, pre + "conv3.input")         # one Concat, read by both towers
+    h = [_seq(g, b345, *both) for _, b345 in blocks]
     for layer in ("fc6", "fc7"):
-        h = [_seq(g, [(getattr(t, layer), p + layer), ("relu", f"{p}{layer}.relu")],
-                  *_concat(g, h, f"{p}{layer}.input")) for t, p in towers]
+        both = _concat(g, h, f"{pre}{layer}.input")
+        h = [_seq(g, [(getattr(t, layer), p + layer), ("relu", f"{p}{layer}.relu")], *both)
+             for t, p in towers]
     return _seq(g, [(m.fc8, pre + "fc8")], *_concat(g, h, pre + "fc8.input"))
 
 
