@@ -17,7 +17,9 @@ opset 17), built with ``onnx.helper`` and checked with ``onnx.checker``:
                              divides alpha by size; minialex and the paper do
                              not, REFERENCE.md); even sizes (no LRN node
                              runs them) as Conv (window sums), Mul, Add, Pow, Div
-    MaxPool2d                MaxPool (pads, ceil_mode)
+    MaxPool2d                MaxPool (pads; ceil mode as more padding at
+                             the end, since ONNX's ceil_mode keeps windows
+                             that start in the padding, PyTorch's drops them)
     Flatten / F.flatten      Flatten (axis 1), else Reshape
     Linear                   Gemm (transB = 1)
     Dropout                  nothing (the identity at inference)
@@ -39,6 +41,7 @@ import numpy
 
 from .nn import (Module, Sequential, Conv2d, Linear, ReLU, Dropout, Flatten, MaxPool2d,
                  LocalResponseNorm)
+from .functions.max_pool2d import pool_output_size
 from .models.alexnet import AlexNet
 from .models.alexnet_onetower import AlexNetOneTower
 
@@ -156,16 +159,6 @@ def _param(g, module, prefix, kind):
     return g.const(_join(prefix, kind), getattr(module, kind).numpy())
 
 
-def _pooled(size, k, s, p, ceil):
-    """minialex's (and PyTorch's) pooled size, the last window starting
-    inside the input or its left padding."""
-    span = size + 2 * p - k
-    out = (-(-span // s) if ceil else span // s) + 1
-    if ceil and (out - 1) * s >= size + p:
-        out -= 1
-    return out
-
-
 def _emit(g, m, prefix, x, shape):
     """Append the nodes of module ``m`` reading tensor ``x`` of per-image
     ``shape``; return (output name, output shape)."""
@@ -232,15 +225,22 @@ def _flatten(g, m, name, x, shape, where, start_dim=None):
 
 
 def _maxpool(g, m, name, x, shape, where):
+    """MaxPool in floor mode; ``ceil_mode`` becomes extra end padding
+    (-inf, as all MaxPool padding) of ``(n - 1) * s + k - L - p`` so that
+    floor mode finds exactly minialex's n windows. ONNX's own ceil_mode
+    would keep a last window starting in the right padding (e.g. L = 6,
+    k = 1, s = 2: 4 windows, minialex and PyTorch 3)."""
     (kh, kw), (sh, sw), (ph, pw) = m.kernel_size, m.stride, m.padding
     if len(shape) != 3:
         raise ValueError(f"{where} expects (C, H, W) per image, gets {shape}")
-    oh = _pooled(shape[1], kh, sh, ph, m.ceil_mode)
-    ow = _pooled(shape[2], kw, sw, pw, m.ceil_mode)
-    if oh < 1 or ow < 1 or kh > shape[1] + 2 * ph or kw > shape[2] + 2 * pw:
+    if kh > shape[1] + 2 * ph or kw > shape[2] + 2 * pw:
         raise ValueError(f"{where}: window {kh}x{kw} is larger than its padded input {shape}")
+    oh = pool_output_size(shape[1], kh, sh, ph, m.ceil_mode)
+    ow = pool_output_size(shape[2], kw, sw, pw, m.ceil_mode)
+    end_h = max(ph, (oh - 1) * sh + kh - shape[1] - ph)
+    end_w = max(pw, (ow - 1) * sw + kw - shape[2] - pw)
     out = g.node("MaxPool", [x], name, kernel_shape=[kh, kw], strides=[sh, sw],
-                 pads=[ph, pw, ph, pw], ceil_mode=int(m.ceil_mode))
+                 pads=[ph, pw, end_h, end_w])
     return out, (shape[0], oh, ow)
 
 

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -133,6 +134,17 @@ def test_sequential_even_lrn_window_ceil_pool_and_reshape(tmp_path):
     assert _logits(model, x).shape == (2, 6, 16)     # 13 -> 7 -> ceil: 4x4
 
 
+def test_ceil_mode_drops_a_window_that_starts_in_the_padding(tmp_path):
+    """L = 6, k = 1, s = 2, ceil: windows at 0, 2, 4 (minialex, PyTorch);
+    ONNX's own ceil_mode would add one at 6, outside the input."""
+    x = np.arange(12, dtype=np.float32).reshape(1, 1, 2, 6)
+    pool = nn.MaxPool2d(1, stride=2, ceil_mode=True)
+    proto = export(pool, tmp_path / "p.onnx", x.shape)
+    np.testing.assert_array_equal(_run(tmp_path / "p.onnx", x), [[[[0, 2, 4]]]])
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims][1:] == [1, 1, 3]
+
+
 def test_even_lrn_window_by_hand(tmp_path):
     """size 2: our (PyTorch's) window is channels [c-1, c]; ONNX's LRN
     would take [c, c+1]. x = (1, 2, 3) at one pixel, alpha = beta = k = 1:
@@ -187,3 +199,34 @@ def test_exported_file_metadata(tmp_path):
     assert [o.version for o in proto.opset_import] == [17]
     assert json.dumps([i.name for i in proto.graph.input]) == '["input"]'
     assert [o.name for o in proto.graph.output] == ["logits"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_random_layer_settings_match_onnxruntime(data, tmp_path_factory):
+    """Random kernel, stride, padding, groups, LRN size (odd and even) and
+    ceil-mode pooling (including a last window that would start in the
+    padding, which minialex and PyTorch drop) on small maps."""
+    groups = data.draw(st.sampled_from([1, 2, 3]), label="groups")
+    c_in, c_out = groups * data.draw(st.integers(1, 2)), groups * data.draw(st.integers(1, 3))
+    k = data.draw(st.integers(1, 4), label="k")
+    conv = nn.Conv2d(c_in, c_out, k, stride=data.draw(st.integers(1, 3)),
+                     padding=data.draw(st.integers(0, 2)), groups=groups,
+                     bias=data.draw(st.booleans()))
+    pk = data.draw(st.integers(1, 3), label="pool k")
+    pool = nn.MaxPool2d(pk, stride=data.draw(st.integers(1, 3)),
+                        padding=data.draw(st.integers(0, pk // 2)),
+                        ceil_mode=data.draw(st.booleans()))
+    lrn = nn.LocalResponseNorm(data.draw(st.integers(1, 6)), alpha=1e-2, beta=0.75, k=1.5)
+    size = data.draw(st.integers(max(k, pk) + 4, 12), label="H")
+    model = nn.Sequential(conv, nn.ReLU(), lrn, pool, nn.Flatten())
+    x = _images((2, c_in, size, size + 1), seed=data.draw(st.integers(0, 99)), scale=5.0)
+    path = tmp_path_factory.mktemp("h") / "m.onnx"
+    try:
+        ref = _logits(model, x)
+    except ValueError:           # a window larger than the map: minialex refuses, so skip
+        return
+    export(model, path, x.shape)
+    got = _run(path, x)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * max(np.abs(ref).max(), 1e-3))
