@@ -39,7 +39,7 @@ import tempfile
 
 import numpy
 
-from .nn import (Module, Sequential, Conv2d, Linear, ReLU, Dropout, Flatten, MaxPool2d,
+from .nn import (Sequential, Conv2d, Linear, ReLU, Dropout, Flatten, MaxPool2d,
                  LocalResponseNorm)
 from .functions.max_pool2d import pool_output_size
 from .models.alexnet import AlexNet
