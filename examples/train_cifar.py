@@ -166,7 +166,9 @@ def build_data(args, rank=0, world=1):
         [D.center_crop(28), D.to_float32(), D.normalize(mean, std), D.to_nchw_float32()]), **shard)
     test10 = D.DataLoader(x_test, y_test, batch_size=250, shuffle=False, transform=D.Compose(
         [D.ten_crop(28), D.to_float32(), D.normalize(mean, std), D.to_nchw_float32()]), **shard)
-    return train, test, test10, classes
+    stats = {"mean": [float(v) for v in numpy.ravel(mean)],
+             "std": None if std is None else [float(v) for v in numpy.ravel(std)]}
+    return train, test, test10, classes, stats
 
 
 # settings that belong to this invocation, not to the run (never saved)
@@ -200,7 +202,7 @@ def main(argv=None):
 
     minialex.manual_seed(args.seed)
     try:                      # before the run folder exists: a failed start leaves nothing
-        train, test, test10, classes = build_data(args, rank, world)
+        train, test, test10, classes, stats = build_data(args, rank, world)
     except FileNotFoundError as exc:
         sys.exit(f"error: {exc}\nFrom this script: pass --data <folder holding CIFAR-10> "
                  "(binary, python or image-folder layout), or leave --data out to use "
@@ -213,7 +215,8 @@ def main(argv=None):
     if rank == 0:
         if not resume:
             folder.write_config({**{k: v for k, v in vars(args).items()
-                                    if k not in RUNTIME_KEYS}, "classes": list(classes)})
+                                    if k not in RUNTIME_KEYS},
+                                 "classes": list(classes), **stats})
         elif args.epochs != saved["epochs"]:    # extended: a later --resume runs to the new end
             folder.write_config({**saved, "epochs": args.epochs})
     model = alexnet_cifar(args.preset, num_classes=len(classes), towers=towers,
