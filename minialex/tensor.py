@@ -50,7 +50,8 @@ class Tensor:
 
     Attributes:
         data: the ndarray. ``grad``: ndarray of the same shape, or None.
-        shape, dtype, ndim, device; ``numel()`` the number of elements.
+        shape, dtype, ndim, device; ``size()`` the shape (PyTorch's: also
+        ``size(dim)``), ``numel()`` the number of elements.
         creator: the Function that made this tensor (None for a leaf) and
         output_index: which of its outputs this is.
     """
@@ -91,10 +92,26 @@ class Tensor:
         """The number of dimensions."""
         return self.data.ndim
 
-    @property
-    def size(self):
-        """The number of elements (kept until ``size()`` becomes PyTorch's)."""
+    def size(self, dim=None):
+        """PyTorch's ``size()``: the shape (a tuple) or, given ``dim``, the
+        length of that axis (negative ``dim`` counts from the end). For the
+        number of elements use :meth:`numel`.
+
+        Raises IndexError: ``dim`` out of range."""
+        if dim is None:
+            return self.data.shape
+        if not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"size(dim={dim}) is out of range for a tensor of {self.ndim} "
+                             "dimensions")
+        return self.data.shape[dim]
+
+    def numel(self):
+        """The number of elements (NumPy's ``size``)."""
         return self.data.size
+
+    def dim(self):
+        """The number of dimensions (PyTorch's name for ``ndim``)."""
+        return self.data.ndim
 
     @property
     def xp(self):
@@ -187,9 +204,10 @@ class Tensor:
                 grad = grad.astype(self.dtype, copy=False)  # dL/dy has y's dtype
         engine.backward(self, grad, retain_graph)
 
-    # The operators (+ - * / @ neg, indexing) and the method forms (sum, mean,
-    # reshape, transpose, T, exp, log, relu, astype, to) are attached by
-    # minialex.functions.register_operators().
+    # The operators (+ - * / ** @ neg, indexing) and the method forms (sum,
+    # mean, max, min, argmax, argmin, reshape, view, transpose, permute,
+    # unsqueeze, squeeze, T, exp, log, sqrt, abs, relu, tanh, sigmoid,
+    # clone, astype, to) are attached by minialex.functions.register_operators().
 
 
 engine.set_tensor_class(Tensor)
