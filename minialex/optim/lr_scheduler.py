@@ -5,7 +5,13 @@ fixed schedule."""
 
 import math
 
-__all__ = ["StepLR", "MultiStepLR", "ReduceLROnPlateau"]
+__all__ = ["StepLR", "MultiStepLR", "ReduceLROnPlateau", "LambdaLR", "CosineAnnealingLR",
+           "LinearLR"]
+
+# Every epoch-indexed scheduler here sets lr = lr_at(base_lr, last_epoch), a
+# closed form of the epoch count (so a restored state_dict continues
+# exactly). They compose through ChainedScheduler and SequentialLR
+# (minialex.optim.lr_scheduler_chain), which read lr_at.
 
 
 class StepLR:
@@ -22,11 +28,15 @@ class StepLR:
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0
 
+    def lr_at(self, base, epoch):
+        """The lr after ``epoch`` steps for a group starting at ``base``."""
+        return base * self.gamma ** (epoch // self.step_size)
+
     def step(self):
+        """End of an epoch: set every group's lr for the next one."""
         self.last_epoch += 1
-        factor = self.gamma ** (self.last_epoch // self.step_size)
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = base * factor
+            g["lr"] = self.lr_at(base, self.last_epoch)
 
     def get_last_lr(self):
         return [g["lr"] for g in self.optimizer.param_groups]
@@ -126,11 +136,15 @@ class MultiStepLR:
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0
 
+    def lr_at(self, base, epoch):
+        """The lr after ``epoch`` steps for a group starting at ``base``."""
+        return base * self.gamma ** sum(m <= epoch for m in self.milestones)
+
     def step(self):
+        """End of an epoch: set every group's lr for the next one."""
         self.last_epoch += 1
-        factor = self.gamma ** sum(m <= self.last_epoch for m in self.milestones)
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = base * factor
+            g["lr"] = self.lr_at(base, self.last_epoch)
 
     def get_last_lr(self):
         return [g["lr"] for g in self.optimizer.param_groups]
@@ -142,3 +156,120 @@ class MultiStepLR:
     def load_state_dict(self, state):
         self.milestones, self.gamma = list(state["milestones"]), state["gamma"]
         self.base_lrs, self.last_epoch = list(state["base_lrs"]), state["last_epoch"]
+
+
+class _ClosedForm:
+    """Shared by LambdaLR, CosineAnnealingLR and LinearLR: ``step()`` sets
+    each group's lr to ``lr_at(base_lr, epochs so far)``."""
+
+    _state_keys = ()
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.last_epoch = 0
+        self._apply()
+
+    def _apply(self):
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = self.lr_at(base, self.last_epoch)
+
+    def step(self):
+        """Count one epoch (or one batch, if the schedule is in batches)
+        and set every group's lr."""
+        self.last_epoch += 1
+        self._apply()
+
+    def get_last_lr(self):
+        """The lr of every group now."""
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self):
+        """The schedule's numbers (JSON-able; LambdaLR's function is code, not state)."""
+        out = {k: getattr(self, k) for k in self._state_keys}
+        out.update(base_lrs=list(self.base_lrs), last_epoch=self.last_epoch)
+        return out
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
+        for k, v in state.items():
+            setattr(self, k, list(v) if k == "base_lrs" else v)
+
+
+class LambdaLR(_ClosedForm):
+    """lr = base_lr * lr_lambda(epoch), ``epoch`` the number of ``step()``
+    calls so far (PyTorch's ``LambdaLR``; applied at construction with 0).
+
+    Args:
+        lr_lambda: a function of the int epoch, or one per param group.
+
+    Raises ValueError: a list of functions whose length is not the number
+    of groups."""
+
+    def __init__(self, optimizer, lr_lambda):
+        n = len(optimizer.param_groups)
+        self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        if len(self.lr_lambdas) != n:
+            raise ValueError(f"LambdaLR got {len(self.lr_lambdas)} functions for {n} param groups")
+        super().__init__(optimizer)
+
+    def _apply(self):
+        for g, base, f in zip(self.optimizer.param_groups, self.base_lrs, self.lr_lambdas):
+            g["lr"] = base * f(self.last_epoch)
+
+    def lr_at(self, base, epoch):
+        """``base * lr_lambda(epoch)`` (the first group's function)."""
+        return base * self.lr_lambdas[0](epoch)
+
+
+class CosineAnnealingLR(_ClosedForm):
+    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * e / T_max)) / 2
+    after e steps (SGDR without restarts, Loshchilov & Hutter 2017; the
+    closed form of PyTorch's ``CosineAnnealingLR``): from base_lr at e = 0
+    down to eta_min at e = T_max. Past T_max the cosine comes back up, as
+    PyTorch's does.
+
+    Args:
+        T_max (int): steps of the half cosine (>= 1). eta_min: default 0.
+
+    Raises ValueError: T_max < 1."""
+
+    _state_keys = ("T_max", "eta_min")
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        if T_max < 1:
+            raise ValueError(f"T_max must be >= 1, got {T_max}")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def lr_at(self, base, epoch):
+        """The lr after ``epoch`` steps for a group starting at ``base``."""
+        return self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+class LinearLR(_ClosedForm):
+    """Linear warm-up (PyTorch's ``LinearLR``): lr = base_lr * factor with
+    factor going linearly from ``start_factor`` (e = 0) to ``end_factor``
+    (e >= total_iters), then held.
+
+    Args:
+        start_factor: in (0, 1], default 1/3. end_factor: in [0, 1],
+            default 1. total_iters (int): default 5.
+
+    Raises ValueError: factors out of range or total_iters < 1."""
+
+    _state_keys = ("start_factor", "end_factor", "total_iters")
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR factors must be in (0, 1] and [0, 1], got "
+                             f"{start_factor}, {end_factor}")
+        if total_iters < 1:
+            raise ValueError(f"total_iters must be >= 1, got {total_iters}")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer)
+
+    def lr_at(self, base, epoch):
+        """The lr after ``epoch`` steps for a group starting at ``base``."""
+        t = min(epoch, self.total_iters) / self.total_iters
+        return base * (self.start_factor + (self.end_factor - self.start_factor) * t)
