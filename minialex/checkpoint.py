@@ -48,14 +48,17 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None):
         dict with "epoch", "step" and "extra".
 
     Raises:
-        CheckpointError: missing or corrupt file, not a minialex
-            checkpoint, or saved from another model configuration (the
-            message names each setting that differs) or layout.
+        CheckpointError: missing, corrupt, truncated or damaged file (the
+            arrays' SHA-256 does not match), metadata that is not a JSON
+            object or lacks an entry, not a minialex checkpoint, or saved
+            from another model configuration (the message names each
+            setting that differs) or layout. Every message names the file.
     """
     arrays, meta = load_npz(path)
     if meta.get("format") != "minialex-checkpoint-1":
         raise CheckpointError(f"{path} is not a minialex training checkpoint "
                               "(for plain weights use minialex.models.load_weights)")
+    _check_meta(meta, path)
     check_config(getattr(model, "config", None), meta.get("config"), path)
     weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     try:
@@ -71,9 +74,33 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None):
         try:
             optimizer.load_state_dict({"param_groups": meta["optimizer"]["param_groups"],
                                        "state": state})
-        except ValueError as exc:
-            raise CheckpointError(f"{path}: optimizer state does not fit: {exc}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: optimizer state does not fit: {exc!r}") from exc
     if scheduler is not None and meta.get("scheduler") is not None:
-        scheduler.load_state_dict(meta["scheduler"])
-    _random.set_rng_state(meta["rng"])
+        try:
+            scheduler.load_state_dict(meta["scheduler"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: its scheduler state does not fit "
+                                  f"{type(scheduler).__name__} ({type(exc).__name__}: {exc})"
+                                  ) from exc
+    try:
+        _random.set_rng_state(meta["rng"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its RNG state is malformed ({exc})") from exc
     return {"epoch": meta["epoch"], "step": meta["step"], "extra": meta.get("extra", {})}
+
+
+def _check_meta(meta, path):
+    """CheckpointError naming the first missing or mistyped entry of a
+    checkpoint's JSON document (a hand-made or damaged file), before
+    anything is restored."""
+    need = (("epoch", int), ("step", int), ("optimizer", dict), ("rng", dict))
+    for key, kind in need:
+        if key not in meta:
+            raise CheckpointError(f"{path} lacks {key!r} in its metadata: it is damaged or "
+                                  "hand-made; use a checkpoint written by save_checkpoint")
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise CheckpointError(f"{path}: metadata {key!r} is {meta[key]!r}, expected a "
+                                  f"JSON {'integer' if kind is int else 'object'}")
+    if not isinstance(meta["optimizer"].get("param_groups"), list):
+        raise CheckpointError(f"{path}: metadata 'optimizer' lacks its 'param_groups' list")

@@ -19,18 +19,37 @@ def topk_correct(probs, labels, ks=(1, 5)):
         probs: (N, C) array of scores or probabilities (NumPy).
         labels: (N,) int class indices.
         ks: the k values. Returns a dict k -> int count.
+
+    Raises:
+        ValueError: labels not (N,) integers in [0, C) (a label the model
+            cannot output would silently count as a miss).
     """
+    labels = numpy.asarray(labels)
+    n, c = probs.shape
+    if labels.shape != (n,) or (labels.size and labels.dtype.kind not in "iu"):
+        raise ValueError(f"labels must be {n} integer class indices (shape ({n},)) to match "
+                         f"scores {probs.shape}, got {labels.dtype} of shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= c):
+        bad = labels.min() if labels.min() < 0 else labels.max()
+        raise ValueError(f"label {bad} is out of range for a model with {c} classes (labels "
+                         f"must satisfy 0 <= y < {c}): the data set does not fit the model's "
+                         "num_classes")
     order = numpy.argsort(-probs, axis=1, kind="stable")
-    hits = order == numpy.asarray(labels)[:, None]
+    hits = order == labels[:, None]
     return {k: int(hits[:, :k].any(axis=1).sum()) for k in ks}
 
 
 def predict_proba(model, x):
     """Softmax outputs of ``model`` for a float32 NCHW batch ``x`` (NumPy),
-    in eval mode and without a graph. Returns a NumPy (N, C) array."""
-    with no_grad():
-        logits = model(Tensor(x))
-        return F.softmax(logits).numpy()
+    in eval mode (no dropout) and without a graph; the model's train/eval
+    mode is restored afterwards. Returns a NumPy (N, C) array."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            return F.softmax(model(Tensor(x))).numpy()
+    finally:
+        model.train(was_training)
 
 
 def evaluate(model, batches, ten_crop=False):
@@ -44,6 +63,9 @@ def evaluate(model, batches, ten_crop=False):
     Returns:
         dict with "top1" and "top5" (fractions in [0, 1]) and "n".
     The model's train/eval mode is restored afterwards.
+
+    Raises:
+        ValueError: a label outside [0, num_classes) (see :func:`topk_correct`).
     """
     was_training = model.training
     model.eval()

@@ -87,6 +87,10 @@ def read_binary_release(folder: str | os.PathLike):
 
 # ----------------------------------------------------------------- python ---
 
+class RefusedGlobalError(pickle.UnpicklingError):
+    """A pickle names a global that :class:`RestrictedUnpickler` does not admit."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that resolves only the globals CIFAR-10's pickles use.
 
@@ -111,7 +115,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(
+            raise RefusedGlobalError(
                 f"refusing to load global {module}.{name}: a CIFAR-10 batch holds only NumPy "
                 "arrays, lists, ints and bytes. The file is not an official CIFAR-10 file "
                 "(possibly crafted to run code); do not use it."
@@ -125,10 +129,25 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def restricted_load(path: str | os.PathLike):
-    """Unpickle ``path`` with RestrictedUnpickler (bytes keys, as Python 2 wrote them)."""
+    """Unpickle ``path`` with RestrictedUnpickler (bytes keys, as Python 2 wrote them).
+
+    Raises:
+        pickle.UnpicklingError: the file names a global that is not admitted
+            (the message names the file and the global).
+        ValueError: the file is truncated or not a pickle at all (the message
+            names the file).
+    """
     with open(path, "rb") as f:
         data = f.read()
-    return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except RefusedGlobalError as exc:
+        raise RefusedGlobalError(f"{str(path)!r}: {exc}") from None
+    except Exception as exc:    # noqa: BLE001: a cut or foreign file fails in many ways
+        raise ValueError(
+            f"{str(path)!r} ({len(data)} bytes) is truncated or not a CIFAR-10 python batch "
+            f"({type(exc).__name__}: {exc}). Fix: delete the folder and download it again."
+        ) from None
 
 
 def _get(d, key: str):
@@ -143,7 +162,8 @@ def read_python_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(x, y)``: x uint8 (N, 32, 32, 3), y int64 (N,).
     Raises pickle.UnpicklingError for a file that references anything but
-    the allowed NumPy types, ValueError for a wrong structure or dtype.
+    the allowed NumPy types, ValueError for a truncated file or a wrong
+    structure or dtype (each message names the file).
     """
     path = Path(path)
     d = restricted_load(path)
@@ -172,7 +192,11 @@ def read_python_release(folder: str | os.PathLike):
     classes = list(CIFAR10_CLASSES)
     meta = folder / "batches.meta"
     if meta.is_file():
-        names = _get(restricted_load(meta), "label_names")
+        try:
+            names = list(_get(restricted_load(meta), "label_names"))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{str(meta)!r} is not a CIFAR-10 batches.meta (no list "
+                             f"b'label_names': {exc!r}); delete it or the folder") from None
         if len(names) == 10:
             classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),

@@ -2,12 +2,22 @@
 background thread while the current batch trains.
 
 Repeatability: epoch ``e`` is a deterministic function of ``(seed, e)``.
-The permutation comes from ``default_rng([seed, e])`` and batch ``b`` is
-transformed with its own ``default_rng([seed, e, b + 1])``, so the batches
-do not depend on timing, on prefetching, or on how many batches of other
-epochs were consumed. Each ``iter(loader)`` runs the current epoch and then
-advances the counter; ``set_epoch`` / ``state_dict`` / ``load_state_dict``
-let a resumed run repeat exactly.
+The permutation comes from ``default_rng([seed, e])``, and the random
+transforms of data-set sample ``i`` draw from its own stream
+``default_rng([seed, e, i])`` (:class:`~minialex.data.sample_rng.SampleRNG`),
+so the batches do not depend on timing, on prefetching, on how many
+batches of other epochs were consumed, or on the number of processes.
+Each ``iter(loader)`` runs the current epoch and then advances the
+counter; ``set_epoch`` / ``state_dict`` / ``load_state_dict`` let a
+resumed run repeat exactly.
+
+Data parallelism (``num_replicas`` > 1): every rank draws the same
+permutation and takes its contiguous share of every global batch of
+``batch_size`` samples (``numpy.array_split``: shares differ by at most one
+sample). N ranks together see exactly the samples, the order and the
+augmentations that one process sees, which is what makes
+:class:`minialex.distributed.DistributedDataParallel` equal to one
+process with the global batch.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from .sample_rng import SampleRNG
 from .transforms import to_nchw_float32
 
 _DONE = object()
@@ -30,7 +41,8 @@ class DataLoader:
         x: images (N, H, W, C), usually uint8 (the loader indexes it and
             hands each batch to ``transform``).
         y: labels (N,), converted to int64.
-        batch_size: images per batch (default 128, the paper's, section 5).
+        batch_size: images per global batch (default 128, the paper's,
+            section 5); with ``num_replicas`` > 1 this rank yields its share.
         shuffle: a new random order every epoch (default True); False keeps
             the data order.
         seed: seed of every random draw (order and augmentation).
@@ -41,17 +53,23 @@ class DataLoader:
             or (k, B, C, h, w) for multi-crop evaluation (``ten_crop``).
         prefetch: batches prepared ahead in a background thread (default 2);
             0 prepares each batch in the calling thread.
+        num_replicas: processes sharing each batch (default 1); usually
+            :func:`minialex.distributed.world_size`.
+        rank: this process's index, ``0 <= rank < num_replicas`` (default 0).
 
-    Yields: ``(x, y)``: x float32 (B, C, h, w), y int64 (B,).
+    Yields: ``(x, y)``: x float32 (B, C, h, w), y int64 (B,); B is this
+    rank's share. A rank whose share of a short last batch is empty skips it.
 
     Raises (at construction): ValueError for an empty data set, a length
-    mismatch between x and y, x not 4-D, or a bad batch_size / prefetch.
+    mismatch between x and y, x not 4-D, a bad batch_size / prefetch, or a
+    rank outside ``0..num_replicas-1``.
     Errors raised by ``transform`` in the background thread are re-raised
     in the consumer; stopping early (``break``) stops the thread.
     """
 
     def __init__(self, x, y, batch_size: int = 128, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False, transform: Callable | None = None, prefetch: int = 2):
+                 drop_last: bool = False, transform: Callable | None = None, prefetch: int = 2,
+                 num_replicas: int = 1, rank: int = 0):
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim != 4:
             raise ValueError(f"DataLoader x must be images (N, H, W, C), got shape {x.shape}")
@@ -67,6 +85,11 @@ class DataLoader:
         if drop_last and len(x) < batch_size:
             raise ValueError(f"drop_last=True with {len(x)} images < batch_size={batch_size} "
                              "gives no batches; lower batch_size or set drop_last=False")
+        if not isinstance(num_replicas, (int, np.integer)) or num_replicas < 1:
+            raise ValueError(f"num_replicas must be an int >= 1, got {num_replicas!r}")
+        if not isinstance(rank, (int, np.integer)) or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be an int in 0..{num_replicas - 1} "
+                             f"(num_replicas={num_replicas}), got {rank!r}")
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be a callable (x, rng) -> x, got {transform!r}")
         self.x = x
@@ -77,10 +100,12 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.transform = transform if transform is not None else to_nchw_float32()
         self.prefetch = int(prefetch)
+        self.num_replicas = int(num_replicas)
+        self.rank = int(rank)
         self.epoch = 0
 
     def __len__(self) -> int:
-        """Number of batches per epoch."""
+        """Number of (global) batches per epoch."""
         n, b = len(self.x), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
@@ -110,7 +135,11 @@ class DataLoader:
         idx = self.order(epoch)
         for b in range(len(self)):
             sel = idx[b * self.batch_size:(b + 1) * self.batch_size]
-            rng = np.random.default_rng([self.seed, epoch, b + 1])
+            if self.num_replicas > 1:
+                sel = np.array_split(sel, self.num_replicas)[self.rank]
+                if len(sel) == 0:
+                    continue
+            rng = SampleRNG((self.seed, epoch), sel)
             xb = self.transform(self.x[sel], rng)
             self._check_output(xb, len(sel))
             yield xb, self.y[sel]

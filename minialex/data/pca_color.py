@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._stats import pixel_mean_cov
+from .sample_rng import SampleRNG
 
 
 class PCAColor:
@@ -100,8 +101,9 @@ class PCAColor:
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"PCAColor expects RGB images (N, H, W, 3), got shape {x.shape}. "
                              "Fix: apply it before to_nchw_float32().")
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError("PCAColor is random and needs a numpy.random.Generator. Fix: call it "
+        if not isinstance(rng, (np.random.Generator, SampleRNG)):
+            raise TypeError("PCAColor is random and needs a numpy.random.Generator (or the "
+                            "DataLoader's SampleRNG). Fix: call it "
                             "as t(x, np.random.default_rng(seed)); DataLoader passes its own.")
         n, h, w, _ = x.shape
         shift = self.shifts(n, rng).astype(np.float32)

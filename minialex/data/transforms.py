@@ -34,6 +34,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._stats import pixel_mean_cov
+from .sample_rng import SampleRNG
 
 
 def _pair(size, name: str) -> tuple[int, int]:
@@ -57,8 +58,9 @@ def _check_batch(x, name: str) -> np.ndarray:
 
 
 def _check_rng(rng, name: str) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{name} is random and needs a numpy.random.Generator, got "
+    if not isinstance(rng, (np.random.Generator, SampleRNG)):
+        raise TypeError(f"{name} is random and needs a numpy.random.Generator (or the "
+                        f"DataLoader's per-sample SampleRNG), got "
                         f"{type(rng).__name__}. Fix: call it as t(x, np.random.default_rng(seed)); "
                         "DataLoader passes its own generator.")
     return rng

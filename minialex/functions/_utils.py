@@ -1,5 +1,7 @@
 """Small helpers shared by the Functions."""
 
+import numpy
+
 
 def sum_to(g, shape):
     """Sum ``g`` down to ``shape``: the adjoint of NumPy broadcasting.
@@ -18,3 +20,29 @@ def sum_to(g, shape):
     if lead:
         g = g.reshape(g.shape[lead:])
     return g
+
+
+def check_float(op, **inputs):
+    """The dtype rule of every computing op: inputs are floating point.
+
+    minialex never changes a dtype behind your back: an op given float32
+    returns float32, and an op given integers (uint8 images, int64 labels)
+    or booleans refuses them instead of silently computing in float64 or
+    keeping uint8 (where ReLU's gradient and a mean are meaningless). Layout
+    ops (reshape, transpose, indexing, concatenate, split, to_device) and
+    ``astype`` move values without computing and accept any dtype.
+
+    ``inputs`` are the op's arguments by name: Tensors, arrays (constants)
+    or Python/NumPy scalars. Scalars are skipped: they take the dtype of the
+    op's float tensors (see ``engine._constant``).
+
+    Raises:
+        TypeError: naming the op, the argument, its dtype and the fix.
+    """
+    for name, x in inputs.items():
+        dtype = getattr(x, "dtype", None)
+        if dtype is None or isinstance(x, numpy.generic) or dtype.kind == "f":
+            continue
+        raise TypeError(f"{op} needs floating-point input, got {name} of dtype {dtype}; "
+                        f"minialex does not convert silently: convert first, e.g. "
+                        f"{name}.astype('float32')")

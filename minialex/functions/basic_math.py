@@ -5,7 +5,7 @@ back down to each input's shape (see :func:`sum_to`).
 """
 
 from ..autograd import Function
-from ._utils import sum_to
+from ._utils import check_float, sum_to
 
 
 class Add(Function):
@@ -106,36 +106,43 @@ class AsType(Function):
 
 def add(a, b):
     """Element-wise ``a + b`` with broadcasting. Tensors or numbers."""
+    check_float("add", a=a, b=b)
     return Add()(a, b)
 
 
 def sub(a, b):
     """Element-wise ``a - b`` with broadcasting."""
+    check_float("sub", a=a, b=b)
     return Sub()(a, b)
 
 
 def mul(a, b):
     """Element-wise ``a * b`` with broadcasting."""
+    check_float("mul", a=a, b=b)
     return Mul()(a, b)
 
 
 def div(a, b):
     """Element-wise ``a / b`` with broadcasting."""
+    check_float("div", a=a, b=b)
     return Div()(a, b)
 
 
 def neg(x):
     """Element-wise ``-x``."""
+    check_float("neg", x=x)
     return Neg()(x)
 
 
 def exp(x):
     """Element-wise ``e**x``."""
+    check_float("exp", x=x)
     return Exp()(x)
 
 
 def log(x):
     """Element-wise natural logarithm (x > 0)."""
+    check_float("log", x=x)
     return Log()(x)
 
 

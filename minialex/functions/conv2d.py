@@ -38,6 +38,7 @@ import numpy
 
 from ..autograd import Function, Tensor
 from ..backend import get_array_module
+from ._utils import check_float
 from ._threads import parallel as _parallel
 
 __all__ = ["conv2d", "im2col", "col2im", "conv_output_size", "Conv2d"]
@@ -399,9 +400,7 @@ def _check_conv_args(x, weight, bias, groups):
         if t is not None and not isinstance(t, Tensor) and not hasattr(t, "dtype"):
             raise TypeError(f"conv2d: {name} must be a minialex Tensor or an array, got "
                             f"{type(t).__name__}; wrap it: minialex.Tensor({name})")
-        if t is not None and t.dtype.kind != "f":
-            raise TypeError(f"conv2d: {name} has dtype {t.dtype}; convolution needs floating "
-                            f"point (use {name}.astype('float32'))")
+        check_float("conv2d", **{name: t})
     if x.ndim != 4:
         raise ValueError(f"conv2d expects a 4-D x (N, C_in, H, W), got shape {x.shape}; "
                          "add the batch axis with x.reshape(1, *x.shape) for a single image")
@@ -421,13 +420,14 @@ def _check_conv_args(x, weight, bias, groups):
     if C_out % groups:
         raise ValueError(f"conv2d: output channels C_out={C_out} (weight.shape[0]) are not "
                          f"divisible by groups={groups}")
-    if weight.shape[1] != C_in // groups and x.shape[3] == weight.shape[1] * groups:
-        raise ValueError(f"conv2d: x {x.shape} looks channels-last (N, H, W, C); conv2d needs "
-                         f"NCHW (N, C, H, W): use x.transpose(0, 3, 1, 2)")
+    want = weight.shape[1] * groups      # channels-last is likely only when the last axis
+    if weight.shape[1] != C_in // groups and x.shape[3] == want != x.shape[2]:  # is no square W
+        raise ValueError(f"conv2d: expected {want} input channels, got {C_in}: x {x.shape} looks "
+                         "channels-last (N, H, W, C); conv2d needs NCHW (N, C, H, W): use "
+                         "x.transpose(0, 3, 1, 2)")
     if weight.shape[1] != C_in // groups:
-        raise ValueError(f"conv2d: weight {weight.shape} expects {weight.shape[1] * groups} "
-                         f"input channels with groups={groups}, but x {x.shape} has "
-                         f"C_in={C_in}; weight.shape[1] must be C_in // groups = "
-                         f"{C_in // groups}")
+        raise ValueError(f"conv2d: expected {want} input channels, got {C_in}: x {x.shape} has "
+                         f"C_in={C_in}, weight {weight.shape} with groups={groups} needs "
+                         f"weight.shape[1] * groups = {want}")
     if bias is not None and bias.shape != (C_out,):
         raise ValueError(f"conv2d: bias has shape {bias.shape}, expected ({C_out},)")

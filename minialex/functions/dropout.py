@@ -2,6 +2,7 @@
 
 from ..autograd import Function
 from .. import random as _random
+from ._utils import check_float
 
 
 class Dropout(Function):
@@ -42,8 +43,9 @@ def dropout(x, p=0.5, training=True, generator=None):
             (see :func:`minialex.manual_seed`).
 
     Raises:
-        ValueError: p outside [0, 1).
+        ValueError: p outside [0, 1). TypeError: x not floating point.
     """
+    check_float("dropout", x=x)
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout probability must be in [0, 1), got p={p}")
     if not training or p == 0.0:

@@ -1,6 +1,7 @@
 """Fully connected layer y = x W^T + b (PyTorch's weight layout)."""
 
 from ..autograd import Function
+from ._utils import check_float
 
 
 class Linear(Function):
@@ -39,7 +40,9 @@ def linear(x, weight, bias=None):
     Raises:
         ValueError: x is not 2-D, or its last axis does not match
             ``in_features``, or the bias has the wrong length.
+        TypeError: x, weight or bias not floating point.
     """
+    check_float("linear", x=x, weight=weight, bias=bias)
     if x.ndim != 2:
         raise ValueError(f"linear expects x of shape (N, in_features), got {x.shape}; "
                          "flatten it first (minialex.functional.flatten)")

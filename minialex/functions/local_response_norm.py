@@ -6,6 +6,7 @@ import numpy
 
 from ..autograd import Function
 from ._threads import parallel as _parallel
+from ._utils import check_float
 
 # Channels per block of the banded matrix product on the CPU (see ``_band_sum``).
 _BLOCK = 16
@@ -200,8 +201,6 @@ def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     if x.ndim != 4:
         raise ValueError(f"local_response_norm expects x of shape (N, C, H, W), got shape "
                          f"{tuple(x.shape)}; add the missing axes with reshape")
-    if x.dtype.kind != "f":
-        raise TypeError(f"local_response_norm needs floating-point input, got dtype {x.dtype}; "
-                        "convert first, e.g. x.astype('float32')")
+    check_float("local_response_norm", x=x)
     lrn_arguments(size, alpha, beta, k)
     return LocalResponseNorm(int(size), float(alpha), float(beta), float(k))(x)

@@ -1,7 +1,7 @@
 """Matrix product ``a @ b`` (2-D, or batched over leading axes)."""
 
 from ..autograd import Function
-from ._utils import sum_to
+from ._utils import check_float, sum_to
 
 
 def _swap(x):
@@ -46,4 +46,5 @@ class MatMul(Function):
 
 def matmul(a, b):
     """Matrix product ``a @ b`` (NumPy's matmul rules). Tensors of float dtype."""
+    check_float("matmul", a=a, b=b)
     return MatMul()(a, b)

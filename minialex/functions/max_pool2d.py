@@ -6,6 +6,7 @@ import numpy
 
 from ..autograd import Function
 from ._threads import parallel as _parallel
+from ._utils import check_float
 
 # Grid points per channel block on the CPU (phase path): the block's phases,
 # running maximum and argmax (about 25 bytes a point) then stay in a 2 MB L2 cache.
@@ -334,9 +335,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     if x.ndim != 4:
         raise ValueError(f"max_pool2d expects x of shape (N, C, H, W), got shape "
                          f"{tuple(x.shape)}; add the missing axes with reshape")
-    if x.dtype.kind != "f":
-        raise TypeError(f"max_pool2d needs floating-point input, got dtype {x.dtype} "
-                        "(padding is -inf); convert first, e.g. x.astype('float32')")
+    check_float("max_pool2d", x=x)
     kernel, stride, padding = pool_arguments(kernel_size, stride, padding)
     h, w = x.shape[2:]
     if h + 2 * padding[0] < kernel[0] or w + 2 * padding[1] < kernel[1]:

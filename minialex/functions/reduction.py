@@ -1,6 +1,7 @@
 """Reductions: sum and mean over axes."""
 
 from ..autograd import Function
+from ._utils import check_float
 
 
 def _normalize_axis(axis, ndim):
@@ -55,9 +56,11 @@ class Mean(Sum):
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 (mirrors numpy/torch)
     """Sum of ``x`` over ``axis`` (int, tuple or None for all)."""
+    check_float("sum", x=x)
     return Sum(axis, keepdims)(x)
 
 
 def mean(x, axis=None, keepdims=False):
     """Mean of ``x`` over ``axis`` (int, tuple or None for all)."""
+    check_float("mean", x=x)
     return Mean(axis, keepdims)(x)

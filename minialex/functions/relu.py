@@ -2,6 +2,7 @@
 
 from ..autograd import Function
 from ._threads import parallel as _parallel
+from ._utils import check_float
 
 
 class ReLU(Function):
@@ -37,5 +38,6 @@ class ReLU(Function):
 
 
 def relu(x):
-    """Element-wise ``max(0, x)``. Any shape; float tensors."""
+    """Element-wise ``max(0, x)``. Any shape; float tensors (TypeError otherwise)."""
+    check_float("relu", x=x)
     return ReLU()(x)

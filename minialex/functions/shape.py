@@ -135,8 +135,14 @@ def transpose(x, axes=None):
 
 
 def flatten(x, start_dim=1):
-    """Flatten all axes from ``start_dim`` on: (N, C, H, W) -> (N, C*H*W)."""
-    return reshape(x, x.shape[:start_dim] + (-1,))
+    """Flatten all axes from ``start_dim`` on: (N, C, H, W) -> (N, C*H*W).
+
+    The new length is the product of the flattened axes, not -1, so an
+    empty batch works too: (0, C, H, W) -> (0, C*H*W)."""
+    size = 1
+    for n in x.shape[start_dim:]:
+        size *= n
+    return reshape(x, x.shape[:start_dim] + (size,))
 
 
 def getitem(x, key):

@@ -5,6 +5,7 @@ objective, i.e. minimises this loss)."""
 
 from ..autograd import Function, Tensor
 from ..backend import DeviceMismatchError
+from ._utils import check_float
 
 
 def _log_softmax(xp, z):
@@ -80,6 +81,7 @@ def log_softmax(x, axis=-1):
     Only ``axis=-1`` (classes last, as in (N, num_classes)) is supported."""
     if axis not in (-1, x.ndim - 1):
         raise ValueError(f"log_softmax supports only the last axis, got axis={axis}")
+    check_float("log_softmax", x=x)
     return LogSoftmax()(x)
 
 
@@ -102,6 +104,10 @@ def _check_labels(logits, t):
     if t.shape != (logits.shape[0],):
         raise ValueError(f"cross_entropy labels must have shape ({logits.shape[0]},) to match "
                          f"logits {logits.shape}, got {t.shape}")
+    if logits.shape[0] == 0:
+        raise ValueError(f"cross_entropy got an empty batch: logits {logits.shape} hold no "
+                         "samples, and the mean loss over zero samples is undefined; skip "
+                         "empty batches (e.g. drop a last batch of 0 samples)")
     k = logits.shape[1]
     lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
     if lo < 0 or hi >= k:
@@ -126,14 +132,17 @@ def cross_entropy(logits, target, label_smoothing=0.0):
         A scalar Tensor (shape ``()``), the mean negative log-likelihood.
 
     Raises:
-        ValueError: logits not 2-D, target of the wrong shape, a label
-            outside [0, C), or label_smoothing outside [0, 1].
-        TypeError: non-integer labels.
+        ValueError: logits not 2-D, an empty batch (N = 0: the mean over
+            no samples is undefined, so it is refused rather than NaN),
+            target of the wrong shape, a label outside [0, C), or
+            label_smoothing outside [0, 1].
+        TypeError: non-integer labels, or logits not floating point.
         DeviceMismatchError: a target Tensor on another device.
     """
     if not isinstance(logits, Tensor):   # a plain array: a constant, as in every functional
         logits = Tensor(logits)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing={label_smoothing} must be in [0, 1]")
+    check_float("cross_entropy", logits=logits)
     t = _check_target(logits, target)
     return SoftmaxCrossEntropy(t, float(label_smoothing))(logits)

@@ -4,6 +4,7 @@
 fixed schedule."""
 
 import math
+import numbers
 
 __all__ = ["StepLR", "MultiStepLR", "ReduceLROnPlateau", "LambdaLR", "CosineAnnealingLR",
            "LinearLR"]
@@ -14,16 +15,44 @@ __all__ = ["StepLR", "MultiStepLR", "ReduceLROnPlateau", "LambdaLR", "CosineAnne
 # (minialex.optim.lr_scheduler_chain), which read lr_at.
 
 
+def _int_arg(cls, name, value, minimum, where=""):
+    """``value`` as an int >= ``minimum``; TypeError for a non-integer (2.7,
+    "a", True), ValueError below the minimum. Epochs and counts are whole."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{cls}: {name} must be a whole number of epochs (an int >= {minimum}), "
+                        f"got {value!r}{where}; nothing is rounded for you")
+    if value < minimum:
+        raise ValueError(f"{cls}: {name} must be >= {minimum}, got {value}{where}")
+    return int(value)
+
+
+def _real_arg(cls, name, value, ok, rule):
+    """``value`` as a float satisfying ``ok``; TypeError for a non-number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{cls}: {name} must be a number {rule}, got {value!r}")
+    if not ok(value):
+        raise ValueError(f"{cls}: {name} must be {rule}, got {value}")
+    return float(value)
+
+
+def _positive(v):
+    return 0 < v < math.inf
+
+
 class StepLR:
     """Multiply every group's lr by ``gamma`` each ``step_size`` epochs.
 
     Call ``step()`` once at the end of each epoch. After epoch e (counting
     calls), lr = base_lr * gamma ** (e // step_size).
+
+    Raises:
+        TypeError: step_size not an int, gamma not a number.
+        ValueError: step_size < 1, gamma not finite and > 0.
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if step_size < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size}")
+        step_size = _int_arg("StepLR", "step_size", step_size, 1)
+        gamma = _real_arg("StepLR", "gamma", gamma, _positive, "> 0 and finite")
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0
@@ -64,14 +93,23 @@ class ReduceLROnPlateau:
         cooldown (int): epochs to wait after a cut before counting again.
 
     Call ``step(metric)`` once per epoch. ``num_reductions`` counts cuts.
+
+    Raises:
+        TypeError: a number argument that is not a number, patience or
+            cooldown not an int. ValueError: one out of its range.
     """
 
     def __init__(self, optimizer, mode="max", factor=0.1, patience=2, threshold=1e-4,
                  min_lr=0.0, cooldown=0):
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        if not 0 < factor < 1:
-            raise ValueError(f"factor must be in (0, 1), got {factor}")
+        name = "ReduceLROnPlateau"
+        factor = _real_arg(name, "factor", factor, lambda v: 0 < v < 1, "in (0, 1)")
+        patience = _int_arg(name, "patience", patience, 0)
+        cooldown = _int_arg(name, "cooldown", cooldown, 0)
+        threshold = _real_arg(name, "threshold", threshold, lambda v: 0 <= v < math.inf,
+                              ">= 0 and finite")
+        min_lr = _real_arg(name, "min_lr", min_lr, lambda v: 0 <= v < math.inf, ">= 0 and finite")
         self.optimizer, self.mode, self.factor = optimizer, mode, factor
         self.patience, self.threshold, self.min_lr, self.cooldown = patience, threshold, min_lr, cooldown
         self.best = -math.inf if mode == "max" else math.inf
@@ -128,10 +166,25 @@ class MultiStepLR:
     lr = base_lr * gamma ** (number of milestones <= e). This is the
     paper's hand schedule written down in advance: with a fixed time budget
     the cuts can be placed where the plateau is known to come.
+
+    Args:
+        milestones: epoch numbers (ints >= 1), e.g. ``[10, 13]``; a repeated
+            one cuts twice. gamma (float > 0): the factor, default 0.1.
+
+    Raises:
+        TypeError: milestones not a list of ints (``[2.7]`` and ``["a"]`` are
+            refused, not rounded or converted), gamma not a number.
+        ValueError: a milestone < 1, gamma not finite and > 0.
     """
 
     def __init__(self, optimizer, milestones, gamma=0.1):
-        self.milestones = sorted(int(m) for m in milestones)
+        if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
+            raise TypeError(f"MultiStepLR: milestones must be a list of epoch numbers, e.g. "
+                            f"[10, 13], got {milestones!r}")
+        milestones = list(milestones)
+        self.milestones = sorted(_int_arg("MultiStepLR", "each milestone", m, 1,
+                                          f" in {milestones!r}") for m in milestones)
+        gamma = _real_arg("MultiStepLR", "gamma", gamma, _positive, "> 0 and finite")
         self.optimizer, self.gamma = optimizer, gamma
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0

@@ -47,6 +47,12 @@ class SGD(Optimizer):
         no_decay = [p for n, p in model.named_parameters() if n.endswith("bias")]
         opt = SGD([{"params": decay}, {"params": no_decay, "weight_decay": 0}], lr=0.01)
 
+    Weight decay applies to every parameter given, biases included: the
+    paper's rule (section 5) decays "w", every weight, and names no
+    exception, so that is the default here. Caffe's AlexNet recipe does not
+    decay biases (``decay_mult: 0`` on them); to follow it, give the biases
+    their own group with ``"weight_decay": 0`` (PyTorch's param-group form).
+
     Note the learning rate multiplies the gradient when it enters v, so a
     lower lr changes only future contributions; the velocity already built
     up decays at the momentum rate. (PyTorch's SGD applies lr after the
