@@ -1,6 +1,7 @@
 """Absolute value."""
 
 from ..engine import Function
+from ._utils import check_float
 
 
 class Abs(Function):
@@ -21,4 +22,5 @@ class Abs(Function):
 
 def abs(x):  # noqa: A001 (mirrors torch.abs)
     """Element-wise ``|x|`` (``torch.abs``). Any shape."""
+    check_float("abs", x=x)
     return Abs()(x)

@@ -2,6 +2,7 @@
 (torchvision's AlexNet puts ``AdaptiveAvgPool2d((6, 6))`` before fc6)."""
 
 from ..engine import Function
+from ._utils import check_float
 
 
 def bin_matrix(xp, length, out, dtype):
@@ -56,6 +57,7 @@ def adaptive_avg_pool2d(x, output_size):
     if x.ndim != 4:
         raise ValueError(f"adaptive_avg_pool2d expects x of shape (N, C, H, W), got "
                          f"{tuple(x.shape)}")
+    check_float("adaptive_avg_pool2d", x=x)
     size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
     if len(size) != 2:
         raise ValueError(f"adaptive_avg_pool2d: output_size={output_size!r} must be an int or "

@@ -4,6 +4,7 @@
 import numbers
 
 from ..engine import Function
+from ._utils import check_float
 from .max_pool2d import pool_output_size
 
 
@@ -108,9 +109,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     if x.ndim != 4:
         raise ValueError(f"avg_pool2d expects x of shape (N, C, H, W), got shape "
                          f"{tuple(x.shape)}; add the missing axes with reshape")
-    if x.dtype.kind != "f":
-        raise TypeError(f"avg_pool2d needs floating-point input, got dtype {x.dtype}; "
-                        "convert first, e.g. x.astype('float32')")
+    check_float("avg_pool2d", x=x)
     kernel = _pair("kernel_size", kernel_size)
     stride = kernel if stride is None else _pair("stride", stride)
     padding = _pair("padding", padding)

@@ -2,6 +2,7 @@
 
 from ..engine import Function
 from ..tensor import Tensor
+from ._utils import check_float
 
 
 class BatchNorm(Function):
@@ -90,6 +91,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """
     if x.ndim < 2:
         raise ValueError(f"batch_norm expects (N, C, ...) input, got shape {tuple(x.shape)}")
+    check_float("batch_norm", x=x, weight=weight, bias=bias)
     axes = (0,) + tuple(range(2, x.ndim))
     c = x.shape[1]
     m = x.numel() // c

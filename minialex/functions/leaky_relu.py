@@ -1,6 +1,7 @@
 """Leaky rectified linear unit (Maas et al. 2013)."""
 
 from ..engine import Function
+from ._utils import check_float
 
 
 class LeakyReLU(Function):
@@ -27,4 +28,5 @@ class LeakyReLU(Function):
 def leaky_relu(x, negative_slope=0.01):
     """Element-wise ``max(0, x) + negative_slope * min(0, x)``. Any shape,
     float dtypes. Default slope 0.01 (PyTorch's ``F.leaky_relu``)."""
+    check_float("leaky_relu", x=x)
     return LeakyReLU(float(negative_slope))(x)

@@ -3,6 +3,7 @@ gradient)."""
 
 from ..engine import Function
 from ..tensor import Tensor
+from ._utils import check_float
 
 
 class Max(Function):
@@ -65,11 +66,13 @@ def max(x, axis=None, keepdims=False):  # noqa: A001 (mirrors torch.max)
     use :func:`argmax`).
 
     Raises ValueError: ``axis`` out of range."""
+    check_float("max", x=x)
     return Max(axis, keepdims)(x)
 
 
 def min(x, axis=None, keepdims=False):  # noqa: A001 (mirrors torch.min)
     """Smallest value of ``x`` over ``axis``; see :func:`max`."""
+    check_float("min", x=x)
     return Min(axis, keepdims)(x)
 
 

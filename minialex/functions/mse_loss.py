@@ -1,6 +1,7 @@
 """Mean squared error (PyTorch's ``F.mse_loss``)."""
 
 from ..engine import Function
+from ._utils import check_float
 
 
 class MSELoss(Function):
@@ -38,6 +39,7 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002 (mirrors torch)
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"mse_loss: reduction={reduction!r}; use 'mean', 'sum' or 'none'")
+    check_float("mse_loss", input=input, target=target)
     if tuple(input.shape) != tuple(getattr(target, "shape", ())):
         raise ValueError(f"mse_loss: input shape {tuple(input.shape)} differs from target shape "
                          f"{tuple(getattr(target, 'shape', ()))}; reshape one of them")

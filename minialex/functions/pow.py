@@ -3,6 +3,7 @@
 import numbers
 
 from ..engine import Function
+from ._utils import check_float
 
 
 class Pow(Function):
@@ -52,9 +53,11 @@ def pow(x, exponent):  # noqa: A001 (mirrors torch.pow)
     if not isinstance(exponent, numbers.Number):
         raise TypeError(f"pow takes a number as exponent, got {type(exponent).__name__}; "
                         "for a tensor exponent write F.exp(b * F.log(a)) (a > 0)")
+    check_float("pow", x=x)
     return Pow(exponent)(x)
 
 
 def sqrt(x):
     """Element-wise square root (``torch.sqrt``). Any shape, float dtypes."""
+    check_float("sqrt", x=x)
     return Sqrt()(x)

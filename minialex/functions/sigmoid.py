@@ -1,6 +1,7 @@
 """The logistic sigmoid."""
 
 from ..engine import Function
+from ._utils import check_float
 
 
 class Sigmoid(Function):
@@ -27,4 +28,5 @@ class Sigmoid(Function):
 def sigmoid(x):
     """Element-wise ``1 / (1 + exp(-x))``, values in [0, 1], no overflow
     warning for any finite x. Any shape, float dtypes (``torch.sigmoid``)."""
+    check_float("sigmoid", x=x)
     return Sigmoid()(x)

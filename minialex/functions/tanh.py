@@ -2,6 +2,7 @@
 with (section 3.1, figure 1)."""
 
 from ..engine import Function
+from ._utils import check_float
 
 
 class Tanh(Function):
@@ -25,4 +26,5 @@ class Tanh(Function):
 def tanh(x):
     """Element-wise ``tanh(x)``, values in (-1, 1). Any shape, float dtypes
     (PyTorch's ``torch.tanh``)."""
+    check_float("tanh", x=x)
     return Tanh()(x)

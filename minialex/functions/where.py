@@ -2,7 +2,7 @@
 
 from ..engine import Function
 from ..tensor import Tensor
-from ._utils import sum_to
+from ._utils import check_float, sum_to
 
 
 class Where(Function):
@@ -45,6 +45,7 @@ def where(condition, a, b):
     if getattr(c, "dtype", None) is None or c.dtype != bool:
         raise TypeError("where: condition must be a boolean array or Tensor (e.g. x > 0), got "
                         f"{getattr(c, 'dtype', type(c).__name__)}")
+    check_float("where", a=a, b=b)
     device = next((t.device for t in (a, b) if isinstance(t, Tensor)), None)
     if device is not None:
         c = device.put(c)
