@@ -9,7 +9,7 @@ Map: :mod:`minialex.engine` (Function, the backward sweep, no_grad),
 :mod:`minialex.tensor` (Tensor; :mod:`minialex.autograd` re-exports both),
 :mod:`minialex.backend` (devices), :mod:`minialex.functions` (one op per
 file with its backward), :mod:`minialex.functional` (``F``),
-:mod:`minialex.nn` (modules), :mod:`minialex.optim` (SGD, schedulers),
+:mod:`minialex.nn` (modules), :mod:`minialex.optim` (SGD, Adam, AdamW, schedulers),
 :mod:`minialex.data`, :mod:`minialex.models` (AlexNet).
 """
 

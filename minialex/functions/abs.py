@@ -12,11 +12,13 @@ class Abs(Function):
     """
 
     def forward(self, x):
+        """y = |x|; keeps sign(x)."""
         xp = self.device.xp
         self.sign = xp.sign(x)
         return xp.abs(x)
 
     def backward(self, gy):
+        """gx = gy * sign(x)."""
         return gy * self.sign
 
 

@@ -33,6 +33,7 @@ class AdaptiveAvgPool2d(Function):
         self.out = out
 
     def forward(self, x):
+        """y = A_h @ x @ A_w^T."""
         xp = self.device.xp
         h, w = x.shape[2:]
         self.a_h = bin_matrix(xp, h, self.out[0], x.dtype)
@@ -40,6 +41,7 @@ class AdaptiveAvgPool2d(Function):
         return self.a_h @ x @ self.a_w.T
 
     def backward(self, gy):
+        """gx = A_h^T @ gy @ A_w."""
         return self.a_h.T @ gy @ self.a_w
 
 

@@ -52,6 +52,7 @@ class AvgPool2d(Function):
         self.out, self.count_include_pad = out, count_include_pad
 
     def forward(self, x):
+        """y = window sums / divisors, one strided slice per kernel offset."""
         xp = self.device.xp
         n, c, h, w = self.in_shape = x.shape
         (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self.kernel, self.stride, self.padding, self.out
@@ -71,6 +72,7 @@ class AvgPool2d(Function):
         return y
 
     def backward(self, gy):
+        """gxpad += (gy / d) at every kernel offset; gx = gxpad without the padding."""
         xp = self.device.xp
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
         oh, ow = self.out

@@ -41,6 +41,7 @@ class BatchNorm(Function):
         return a.reshape((1, -1) + (1,) * (ndim - 2))
 
     def forward(self, x, gamma, beta):
+        """y = gamma * xhat + beta; keeps xhat and r = 1/sqrt(var + eps)."""
         xp = self.device.xp
         if not self.fixed:
             self.mean = x.mean(axis=self.axes)
@@ -53,6 +54,7 @@ class BatchNorm(Function):
         return self.xhat * self.gamma + self._channel(beta, x.ndim)
 
     def backward(self, gy):
+        """The compact form above (training) or g * r (eval); gamma, beta: channel sums."""
         gbeta = gy.sum(axis=self.axes) if self.needs_input_grad[2] else None
         ggamma = (gy * self.xhat).sum(axis=self.axes) if self.needs_input_grad[1] else None
         gx = None

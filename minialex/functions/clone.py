@@ -8,9 +8,11 @@ class Clone(Function):
     stays False: gy is passed through)."""
 
     def forward(self, x):
+        """y = a copy of x."""
         return x.copy()
 
     def backward(self, gy):
+        """gx = gy."""
         return gy
 
 

@@ -16,11 +16,13 @@ class LeakyReLU(Function):
         self.negative_slope = negative_slope
 
     def forward(self, x):
+        """y = x or slope * x; keeps the sign mask."""
         xp = self.device.xp
         self.positive = x > 0
         return xp.where(self.positive, x, x * x.dtype.type(self.negative_slope))
 
     def backward(self, gy):
+        """gx = gy where x > 0, slope * gy elsewhere."""
         xp = self.device.xp
         return xp.where(self.positive, gy, gy * gy.dtype.type(self.negative_slope))
 

@@ -26,6 +26,7 @@ class Max(Function):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
+        """y = max (or min) over the axis; keeps where the gradient goes."""
         xp = self.device.xp
         self.in_shape = x.shape
         if self.axis is None:
@@ -42,6 +43,7 @@ class Max(Function):
         return y if self.keepdims else y.squeeze(self.axis)
 
     def backward(self, gy):
+        """gx = gy placed at the chosen element (or shared among ties)."""
         xp = self.device.xp
         if self.axis is None:
             return gy * self.mask          # gy is one number

@@ -16,6 +16,7 @@ class MSELoss(Function):
         self.reduction = reduction
 
     def forward(self, x, t):
+        """L = reduced (x - t)^2; keeps d = x - t."""
         self.d = x - t
         sq = self.d * self.d
         if self.reduction == "none":
@@ -24,6 +25,7 @@ class MSELoss(Function):
         return (total / x.dtype.type(sq.size) if self.reduction == "mean" else total).astype(x.dtype)
 
     def backward(self, gy):
+        """gx = 2 d gy (/ M for the mean), gt = -gx."""
         scale = 2 / self.d.size if self.reduction == "mean" else 2
         gx = self.d * (gy * gy.dtype.type(scale))
         return (gx if self.needs_input_grad[0] else None,

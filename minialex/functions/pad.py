@@ -16,10 +16,12 @@ class Pad(Function):
         self.widths, self.value = widths, value
 
     def forward(self, x):
+        """y = x inside a border of ``value``."""
         self.in_shape = x.shape
         return self.device.xp.pad(x, self.widths, mode="constant", constant_values=self.value)
 
     def backward(self, gy):
+        """gx = gy without the border."""
         index = tuple(slice(b, b + n) for (b, _), n in zip(self.widths, self.in_shape))
         return gy[index].copy()
 

@@ -17,10 +17,12 @@ class Pow(Function):
         self.p = exponent
 
     def forward(self, x):
+        """y = x^p; keeps x."""
         self.x = x
         return x ** x.dtype.type(self.p) if x.dtype.kind == "f" else x ** self.p
 
     def backward(self, gy):
+        """gx = gy * p * x^(p-1) (0 for p = 0)."""
         if self.p == 0:                       # y = 1: no dependence on x
             return self.device.xp.zeros_like(gy)
         p = gy.dtype.type(self.p)
@@ -35,10 +37,12 @@ class Sqrt(Function):
     """
 
     def forward(self, x):
+        """y = sqrt(x); keeps y."""
         self.y = self.device.xp.sqrt(x)
         return self.y
 
     def backward(self, gy):
+        """gx = gy / (2y)."""
         return gy / (2 * self.y)
 
 

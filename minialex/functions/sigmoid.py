@@ -16,12 +16,14 @@ class Sigmoid(Function):
     """
 
     def forward(self, x):
+        """y = 1 / (1 + e^-x) without overflow; keeps y."""
         xp = self.device.xp
         e = xp.exp(-xp.abs(x))
         self.y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         return self.y
 
     def backward(self, gy):
+        """gx = gy * y * (1 - y)."""
         return gy * self.y * (1 - self.y)
 
 

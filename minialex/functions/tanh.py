@@ -16,10 +16,12 @@ class Tanh(Function):
     """
 
     def forward(self, x):
+        """y = tanh(x); keeps y."""
         self.y = self.device.xp.tanh(x)
         return self.y
 
     def backward(self, gy):
+        """gx = gy * (1 - y^2)."""
         return gy * (1 - self.y * self.y)
 
 

@@ -18,10 +18,12 @@ class Where(Function):
         self.condition = condition
 
     def forward(self, a, b):
+        """y = where(condition, a, b)."""
         self.shapes = a.shape, b.shape
         return self.device.xp.where(self.condition, a, b)
 
     def backward(self, gy):
+        """ga = gy where condition, gb = gy elsewhere, summed to their shapes."""
         xp = self.device.xp
         ga = gb = None
         if self.needs_input_grad[0]:

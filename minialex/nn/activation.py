@@ -13,6 +13,7 @@ class Tanh(Module):
     :func:`minialex.functional.tanh`."""
 
     def forward(self, x):
+        """Apply the layer (see the class docstring)."""
         return F.tanh(x)
 
 
@@ -21,6 +22,7 @@ class Sigmoid(Module):
     :func:`minialex.functional.sigmoid`."""
 
     def forward(self, x):
+        """Apply the layer (see the class docstring)."""
         return F.sigmoid(x)
 
 
@@ -36,9 +38,11 @@ class LeakyReLU(Module):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x):
+        """Apply the layer (see the class docstring)."""
         return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self):
+        """The arguments shown by repr()."""
         return f"negative_slope={self.negative_slope}"
 
 
@@ -51,4 +55,5 @@ class Identity(Module):
         super().__init__()
 
     def forward(self, x):
+        """Apply the layer (see the class docstring)."""
         return x

@@ -34,6 +34,7 @@ class _BatchNorm(Module):
                                  Tensor(numpy.array(0, numpy.int64), device=device))
 
     def forward(self, x):
+        """Apply the layer (see the class docstring)."""
         if x.ndim not in self._ndims or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) expects input of "
                              f"{' or '.join(str(n) + '-D' for n in self._ndims)} with "
@@ -50,6 +51,7 @@ class _BatchNorm(Module):
                           momentum=momentum if self.training else None, eps=self.eps)
 
     def extra_repr(self):
+        """The arguments shown by repr()."""
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 

@@ -27,9 +27,11 @@ class CrossEntropyLoss(Module):
         self.label_smoothing, self.reduction = float(label_smoothing), reduction
 
     def forward(self, logits, target):
+        """Apply the layer (see the class docstring)."""
         return F.cross_entropy(logits, target, label_smoothing=self.label_smoothing)
 
     def extra_repr(self):
+        """The arguments shown by repr()."""
         return f"label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
 
 
@@ -48,7 +50,9 @@ class MSELoss(Module):
         self.reduction = reduction
 
     def forward(self, input, target):  # noqa: A002 (mirrors torch)
+        """Apply the layer (see the class docstring)."""
         return F.mse_loss(input, target, self.reduction)
 
     def extra_repr(self):
+        """The arguments shown by repr()."""
         return f"reduction={self.reduction!r}"
