@@ -300,3 +300,17 @@ def test_scheduler_values_by_hand_and_state():
         optim.ChainedScheduler([optim.ReduceLROnPlateau(opt)])
     with pytest.raises(ValueError, match="milestones"):
         optim.SequentialLR(opt, [s, s], [])
+
+
+def test_new_scheduler_arguments_are_checked():
+    opt = optim.SGD([nn.Parameter(np.ones(1))], lr=1.0)
+    with pytest.raises(TypeError, match="T_max must be a whole number"):
+        optim.CosineAnnealingLR(opt, T_max=2.5)
+    with pytest.raises(ValueError, match="T_max must be >= 1"):
+        optim.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(ValueError, match="start_factor must be in"):
+        optim.LinearLR(opt, start_factor=0.0)
+    with pytest.raises(TypeError, match="total_iters"):
+        optim.LinearLR(opt, total_iters="5")
+    with pytest.raises(ValueError, match="2 functions for 1 param groups"):
+        optim.LambdaLR(opt, [lambda e: 1.0, lambda e: 1.0])

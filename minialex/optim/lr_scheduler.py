@@ -285,14 +285,16 @@ class CosineAnnealingLR(_ClosedForm):
     Args:
         T_max (int): steps of the half cosine (>= 1). eta_min: default 0.
 
-    Raises ValueError: T_max < 1."""
+    Raises:
+        TypeError: T_max not an int, eta_min not a number.
+        ValueError: T_max < 1, eta_min negative or infinite."""
 
     _state_keys = ("T_max", "eta_min")
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        if T_max < 1:
-            raise ValueError(f"T_max must be >= 1, got {T_max}")
-        self.T_max, self.eta_min = T_max, eta_min
+        self.T_max = _int_arg("CosineAnnealingLR", "T_max", T_max, 1)
+        self.eta_min = _real_arg("CosineAnnealingLR", "eta_min", eta_min,
+                                 lambda v: 0 <= v < math.inf, ">= 0 and finite")
         super().__init__(optimizer)
 
     def lr_at(self, base, epoch):
@@ -309,17 +311,18 @@ class LinearLR(_ClosedForm):
         start_factor: in (0, 1], default 1/3. end_factor: in [0, 1],
             default 1. total_iters (int): default 5.
 
-    Raises ValueError: factors out of range or total_iters < 1."""
+    Raises:
+        TypeError: a factor not a number, total_iters not an int.
+        ValueError: factors out of range or total_iters < 1."""
 
     _state_keys = ("start_factor", "end_factor", "total_iters")
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
-        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
-            raise ValueError(f"LinearLR factors must be in (0, 1] and [0, 1], got "
-                             f"{start_factor}, {end_factor}")
-        if total_iters < 1:
-            raise ValueError(f"total_iters must be >= 1, got {total_iters}")
-        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        self.start_factor = _real_arg("LinearLR", "start_factor", start_factor,
+                                      lambda v: 0 < v <= 1, "in (0, 1]")
+        self.end_factor = _real_arg("LinearLR", "end_factor", end_factor,
+                                    lambda v: 0 <= v <= 1, "in [0, 1]")
+        self.total_iters = _int_arg("LinearLR", "total_iters", total_iters, 1)
         super().__init__(optimizer)
 
     def lr_at(self, base, epoch):

@@ -39,19 +39,14 @@ class SGD(Optimizer):
             ``nesterov`` in the middle of training is not supported.
 
     Weight decay applies to every parameter given, biases included: the
-    paper's rule decays all weights alike. (Caffe's AlexNet recipe sets
-    ``decay_mult: 0`` on the biases.) To leave biases undecayed, give them a
-    group of their own::
+    paper's rule (section 5) decays "w", every weight, and names no
+    exception, so that is the default here. Caffe's AlexNet recipe does not
+    decay biases (``decay_mult: 0`` on them); to follow it, give the biases
+    their own group with ``"weight_decay": 0`` (PyTorch's param-group form)::
 
         decay = [p for n, p in model.named_parameters() if not n.endswith("bias")]
         no_decay = [p for n, p in model.named_parameters() if n.endswith("bias")]
         opt = SGD([{"params": decay}, {"params": no_decay, "weight_decay": 0}], lr=0.01)
-
-    Weight decay applies to every parameter given, biases included: the
-    paper's rule (section 5) decays "w", every weight, and names no
-    exception, so that is the default here. Caffe's AlexNet recipe does not
-    decay biases (``decay_mult: 0`` on them); to follow it, give the biases
-    their own group with ``"weight_decay": 0`` (PyTorch's param-group form).
 
     Note the learning rate multiplies the gradient when it enters v, so a
     lower lr changes only future contributions; the velocity already built
