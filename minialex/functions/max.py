@@ -49,9 +49,10 @@ class Max(Function):
             return gy * self.mask          # gy is one number
         if not self.keepdims:
             gy = xp.expand_dims(gy, self.axis)
-        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
-        xp.put_along_axis(gx, self.index, gy, axis=self.axis)
-        return gx
+        # one-hot along the axis at the chosen index (NumPy and CuPy alike)
+        positions = xp.arange(self.in_shape[self.axis]).reshape(
+            (-1,) + (1,) * (len(self.in_shape) - self.axis - 1))
+        return xp.where(positions == self.index, gy, 0).astype(gy.dtype, copy=False)
 
 
 class Min(Max):
