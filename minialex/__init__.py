@@ -5,10 +5,11 @@ and CuPy.
     import minialex
     from minialex import nn, functional as F, optim
 
-Map: :mod:`minialex.autograd` (Tensor, Function, backward),
+Map: :mod:`minialex.engine` (Function, the backward sweep, no_grad),
+:mod:`minialex.tensor` (Tensor; :mod:`minialex.autograd` re-exports both),
 :mod:`minialex.backend` (devices), :mod:`minialex.functions` (one op per
 file with its backward), :mod:`minialex.functional` (``F``),
-:mod:`minialex.nn` (modules), :mod:`minialex.optim` (SGD, schedulers),
+:mod:`minialex.nn` (modules), :mod:`minialex.optim` (SGD, Adam, AdamW, schedulers),
 :mod:`minialex.data`, :mod:`minialex.models` (AlexNet).
 """
 
@@ -23,7 +24,8 @@ import sys as _sys
 if "numpy" not in _sys.modules:
     _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from .autograd import Tensor, Function, no_grad, enable_grad, is_grad_enabled
+from .engine import Function, no_grad, enable_grad, is_grad_enabled
+from .tensor import Tensor
 from .backend import Device, DeviceMismatchError, CudaUnavailableError, record_transfers
 from .gradcheck import gradcheck, GradcheckError
 from .random import manual_seed

@@ -14,12 +14,27 @@ from .functions.transfer import to_device
 from .functions.conv2d import conv2d, im2col, col2im
 from .functions.max_pool2d import max_pool2d
 from .functions.local_response_norm import local_response_norm
+from .functions.tanh import tanh
+from .functions.sigmoid import sigmoid
+from .functions.leaky_relu import leaky_relu
+from .functions.pow import pow, sqrt  # noqa: A004 (mirrors torch)
+from .functions.abs import abs  # noqa: A004
+from .functions.max import max, min, argmax, argmin  # noqa: A004
+from .functions.where import where
+from .functions.pad import pad
+from .functions.clone import clone
+from .functions.avg_pool2d import avg_pool2d
+from .functions.adaptive_avg_pool2d import adaptive_avg_pool2d
+from .functions.batch_norm import batch_norm
+from .functions.mse_loss import mse_loss
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "exp", "log", "astype", "matmul", "sum", "mean",
     "reshape", "transpose", "flatten", "getitem", "concatenate", "split", "relu",
     "dropout", "linear", "log_softmax", "cross_entropy", "to_device", "softmax",
     "conv2d", "im2col", "col2im", "max_pool2d", "local_response_norm",
+    "tanh", "sigmoid", "leaky_relu", "pow", "sqrt", "abs", "max", "min", "argmax", "argmin",
+    "where", "pad", "clone", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "mse_loss",
 ]
 
 

@@ -16,7 +16,8 @@ from minialex.functions.linear import Linear
 # ------------------------------------------------------------------ Tensor basics
 def test_tensor_attributes():
     x = Tensor(np.arange(6.0).reshape(2, 3))
-    assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and len(x) == 2
+    assert x.shape == (2, 3) and x.ndim == 2 and x.numel() == 6 and len(x) == 2
+    assert x.size() == (2, 3) and x.size(1) == 3 and x.size(-2) == 2
     assert x.dtype == np.float64            # ndarrays keep their dtype
     assert str(x.device) == "cpu:0" and x.device == "cpu"
     assert x.grad is None and x.requires_grad is False and x.is_leaf

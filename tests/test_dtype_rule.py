@@ -45,6 +45,24 @@ COMPUTING = {
                    lambda: F.max_pool2d(_i(1, 2, 4, 4), 2), "x"),
     "local_response_norm": (lambda: F.local_response_norm(_f(1, 6, 2, 2)),
                             lambda: F.local_response_norm(_i(1, 6, 2, 2, dtype=np.int32)), "x"),
+    "tanh": (lambda: F.tanh(_f(2, 3)), lambda: F.tanh(_i(2, 3)), "x"),
+    "sigmoid": (lambda: F.sigmoid(_f(2, 3)), lambda: F.sigmoid(_i(2, 3)), "x"),
+    "leaky_relu": (lambda: F.leaky_relu(_f(2, 3)), lambda: F.leaky_relu(_i(2, 3)), "x"),
+    "pow": (lambda: F.pow(_f(2, 3), 2), lambda: F.pow(_i(2, 3), 2), "x"),
+    "sqrt": (lambda: F.sqrt(_f(2, 3) + 2), lambda: F.sqrt(_i(2, 3)), "x"),
+    "abs": (lambda: F.abs(_f(2, 3)), lambda: F.abs(_i(2, 3)), "x"),
+    "max": (lambda: F.max(_f(2, 3), 1), lambda: F.max(_i(2, 3), 1), "x"),
+    "min": (lambda: F.min(_f(2, 3)), lambda: F.min(_i(2, 3)), "x"),
+    "where": (lambda: F.where(np.ones((2, 3), bool), _f(2, 3), 0.0),
+              lambda: F.where(np.ones((2, 3), bool), _f(2, 3), _i(2, 3)), "b"),
+    "avg_pool2d": (lambda: F.avg_pool2d(_f(1, 2, 4, 4), 2),
+                   lambda: F.avg_pool2d(_i(1, 2, 4, 4, dtype=np.uint8), 2), "x"),
+    "adaptive_avg_pool2d": (lambda: F.adaptive_avg_pool2d(_f(1, 2, 4, 4), 2),
+                            lambda: F.adaptive_avg_pool2d(_i(1, 2, 4, 4), 2), "x"),
+    "batch_norm": (lambda: F.batch_norm(_f(4, 3), None, None, training=True),
+                   lambda: F.batch_norm(_i(4, 3), None, None, training=True), "x"),
+    "mse_loss": (lambda: F.mse_loss(_f(2, 3), _f(2, 3)), lambda: F.mse_loss(_f(2, 3), _i(2, 3)),
+                 "target"),
 }
 # ops that only move values (any dtype in, the same dtype out), and array helpers
 LAYOUT = {
@@ -52,8 +70,10 @@ LAYOUT = {
     "getitem": lambda x: F.getitem(x, (0,)), "concatenate": lambda x: F.concatenate([x, x]),
     "split": lambda x: F.split(x, 2)[0], "to_device": lambda x: F.to_device(x, "cpu:1"),
     "astype": lambda x: F.astype(x, np.int16),
+    "pad": lambda x: F.pad(x, (1, 1)), "clone": F.clone,
 }
-ARRAY_HELPERS = {"im2col", "col2im"}
+# im2col/col2im work on arrays; argmax/argmin return int64 indices of any input
+ARRAY_HELPERS = {"im2col", "col2im", "argmax", "argmin"}
 
 
 def test_every_functional_is_classified():

@@ -213,7 +213,7 @@ def test_shape_ops_forward_by_hand():
 @given(shapes, seeds, st.data())
 def test_reshape_transpose_flatten_backward(shape, seed, data):
     x = rand(shape, seed)
-    new_shape = data.draw(st.sampled_from([(-1,), shape[::-1], (1,) + shape, (x.size, 1)]))
+    new_shape = data.draw(st.sampled_from([(-1,), shape[::-1], (1,) + shape, (x.numel(), 1)]))
     perm = tuple(data.draw(st.permutations(range(len(shape)))))
     assert gradcheck(lambda x: x.reshape(new_shape), [x])
     assert gradcheck(lambda x: x.transpose(perm), [x])

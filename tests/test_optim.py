@@ -130,7 +130,8 @@ def test_sgd_state_dict_round_trip():
         opt.step()
     opt.param_groups[0]["lr"] = 0.002
     sd = opt.state_dict()
-    assert sd["param_groups"] == [{"lr": 0.002, "momentum": 0.9, "weight_decay": 5e-4}]
+    assert sd["param_groups"] == [{"lr": 0.002, "momentum": 0.9, "weight_decay": 5e-4,
+                                   "nesterov": False}]
     buf = sd["state"][0]["momentum_buffer"]
     assert not np.shares_memory(buf, opt.state[id(p)]["momentum_buffer"])
     # a fresh optimizer on a copy of the weights continues identically

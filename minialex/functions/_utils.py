@@ -34,7 +34,7 @@ def check_float(op, **inputs):
 
     ``inputs`` are the op's arguments by name: Tensors, arrays (constants)
     or Python/NumPy scalars. Scalars are skipped: they take the dtype of the
-    op's float tensors (see ``autograd._constant``).
+    op's float tensors (see ``engine._constant``).
 
     Raises:
         TypeError: naming the op, the argument, its dtype and the fix.

@@ -43,23 +43,36 @@ class SoftmaxCrossEntropy(Function):
     With p = softmax(z) (rows sum to 1): dL/dz_nk = (p_nk - [k = t_n]) / N.
     The gradient is bounded (|g| <= 1/N) and the loss is finite for any
     finite logits, even +-1e4, because both use the stable log-sum-exp.
+
+    With label smoothing eps (PyTorch's definition, Szegedy et al. 2016) the
+    target distribution is q_nk = (1 - eps) [k = t_n] + eps / C, and
+    L = -(1/N) sum_n sum_k q_nk log p_nk
+      = (1/N) sum_n [ (1 - eps) (-log p_n,t_n) + (eps / C) sum_k (-log p_nk) ].
+    Since d(-log p_nj)/dz_nk = p_nk - [j = k] and the q_n sum to 1:
+    dL/dz_nk = (1/N) sum_j q_nj (p_nk - [j = k]) = (p_nk - q_nk) / N
+    (eps = 0 gives the line above).
     """
 
-    def __init__(self, target):
-        self.t = target
+    def __init__(self, target, label_smoothing=0.0):
+        self.t, self.eps = target, label_smoothing
 
     def forward(self, z):
         xp = self.device.xp
         n = z.shape[0]
         self.log_p = _log_softmax(xp, z)
         picked = self.log_p[xp.arange(n), self.t]
-        return -picked.mean(keepdims=False).astype(z.dtype)
+        if not self.eps:
+            return -picked.mean(keepdims=False).astype(z.dtype)
+        smooth = self.log_p.mean(axis=1)             # (1/C) sum_k log p_nk
+        return -((1 - self.eps) * picked + self.eps * smooth).mean(keepdims=False).astype(z.dtype)
 
     def backward(self, gy):
         xp = self.device.xp
-        n = self.log_p.shape[0]
-        g = xp.exp(self.log_p)
-        g[xp.arange(n), self.t] -= 1
+        n, c = self.log_p.shape
+        g = xp.exp(self.log_p)                        # p
+        if self.eps:
+            g -= g.dtype.type(self.eps / c)           # p - eps/C ...
+        g[xp.arange(n), self.t] -= g.dtype.type(1 - self.eps)   # ... - (1 - eps) [k = t]
         return g * (gy / n).astype(g.dtype)
 
 
@@ -104,7 +117,7 @@ def _check_labels(logits, t):
     return t
 
 
-def cross_entropy(logits, target):
+def cross_entropy(logits, target, label_smoothing=0.0):
     """Softmax cross-entropy, averaged over the batch (fused and stable).
 
     Args:
@@ -112,6 +125,8 @@ def cross_entropy(logits, target):
             or CuPy array is taken as constant logits, on its own device).
         target: (N,) integer class indices in [0, C) (array or Tensor),
             on the logits' device.
+        label_smoothing (float): eps in [0, 1]: the target becomes
+            (1 - eps) * one_hot + eps / C (PyTorch's definition). Default 0.
 
     Returns:
         A scalar Tensor (shape ``()``), the mean negative log-likelihood.
@@ -119,12 +134,15 @@ def cross_entropy(logits, target):
     Raises:
         ValueError: logits not 2-D, an empty batch (N = 0: the mean over
             no samples is undefined, so it is refused rather than NaN),
-            target of the wrong shape, or a label outside [0, C).
-            TypeError: non-integer labels, or logits not floating point.
+            target of the wrong shape, a label outside [0, C), or
+            label_smoothing outside [0, 1].
+        TypeError: non-integer labels, or logits not floating point.
         DeviceMismatchError: a target Tensor on another device.
     """
     if not isinstance(logits, Tensor):   # a plain array: a constant, as in every functional
         logits = Tensor(logits)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing={label_smoothing} must be in [0, 1]")
     check_float("cross_entropy", logits=logits)
     t = _check_target(logits, target)
-    return SoftmaxCrossEntropy(t)(logits)
+    return SoftmaxCrossEntropy(t, float(label_smoothing))(logits)

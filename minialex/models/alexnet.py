@@ -153,7 +153,7 @@ class AlexNet(Module):
                 # He et al. 2015: std = sqrt(2 / fan). fan-in = the inputs
                 # each output reads (C_in/groups * kH * kW, or in_features);
                 # conv fan-out = the outputs each input feeds (C_out * kH * kW).
-                fan = p[0].size if p.ndim == 4 and init == "kaiming_in" else \
+                fan = p.data[0].size if p.ndim == 4 and init == "kaiming_in" else \
                     p.shape[0] * p.shape[2] * p.shape[3] if p.ndim == 4 else p.shape[1]
                 new = rng.normal(0.0, math.sqrt(2.0 / fan), p.shape).astype(numpy.float32)
             p.data = p.device.put(new)

@@ -1,9 +1,12 @@
-"""The overlapping max-pooling layer (paper section 3.4)."""
+"""Pooling layers: the paper's overlapping max-pooling (section 3.4),
+average pooling and adaptive average pooling."""
 
+from ..functions.adaptive_avg_pool2d import adaptive_avg_pool2d
+from ..functions.avg_pool2d import avg_pool2d
 from ..functions.max_pool2d import max_pool2d, pool_arguments
 from .module import Module
 
-__all__ = ["MaxPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
 
 
 class MaxPool2d(Module):
@@ -47,3 +50,50 @@ class MaxPool2d(Module):
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """2-D average pooling, PyTorch's ``nn.AvgPool2d`` (cuda-convnet's CIFAR
+    nets pool this way).
+
+    Args:
+        kernel_size, stride (default ``kernel_size``), padding (zeros,
+            0 <= p <= k // 2), ceil_mode (default False),
+            count_include_pad (default True): see
+            :func:`minialex.functional.avg_pool2d`, which checks them on call.
+
+    Shapes: (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2p - k)/s) + 1
+    (or ceil). No parameters.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+
+    def forward(self, x):
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                          self.count_include_pad)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"ceil_mode={self.ceil_mode}, count_include_pad={self.count_include_pad}")
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average-pool to a fixed ``output_size`` (int or (OH, OW), None keeps
+    that input size) for any input size, PyTorch's bins: output row i
+    averages rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1. torchvision's
+    AlexNet uses ``AdaptiveAvgPool2d((6, 6))`` before fc6 (the identity on
+    its 6x6 maps). Shapes: (N, C, H, W) -> (N, C, OH, OW). No parameters."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"

@@ -1,6 +1,12 @@
-"""minialex.optim: the paper's SGD and learning-rate schedules."""
+"""minialex.optim: the paper's SGD, Adam and AdamW, and learning-rate
+schedules."""
 
-from .sgd import Optimizer, SGD
-from .lr_scheduler import StepLR, MultiStepLR, ReduceLROnPlateau
+from .optimizer import Optimizer
+from .sgd import SGD
+from .adam import Adam, AdamW
+from .lr_scheduler import (StepLR, MultiStepLR, ReduceLROnPlateau, LambdaLR, CosineAnnealingLR,
+                           LinearLR)
+from .lr_scheduler_chain import ChainedScheduler, SequentialLR
 
-__all__ = ["Optimizer", "SGD", "StepLR", "MultiStepLR", "ReduceLROnPlateau"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "StepLR", "MultiStepLR", "ReduceLROnPlateau",
+           "LambdaLR", "CosineAnnealingLR", "LinearLR", "ChainedScheduler", "SequentialLR"]

@@ -6,7 +6,13 @@ fixed schedule."""
 import math
 import numbers
 
-__all__ = ["StepLR", "MultiStepLR", "ReduceLROnPlateau"]
+__all__ = ["StepLR", "MultiStepLR", "ReduceLROnPlateau", "LambdaLR", "CosineAnnealingLR",
+           "LinearLR"]
+
+# Every epoch-indexed scheduler here sets lr = lr_at(base_lr, last_epoch), a
+# closed form of the epoch count (so a restored state_dict continues
+# exactly). They compose through ChainedScheduler and SequentialLR
+# (minialex.optim.lr_scheduler_chain), which read lr_at.
 
 
 def _int_arg(cls, name, value, minimum, where=""):
@@ -51,11 +57,15 @@ class StepLR:
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0
 
+    def lr_at(self, base, epoch):
+        """The lr after ``epoch`` steps for a group starting at ``base``."""
+        return base * self.gamma ** (epoch // self.step_size)
+
     def step(self):
+        """End of an epoch: set every group's lr for the next one."""
         self.last_epoch += 1
-        factor = self.gamma ** (self.last_epoch // self.step_size)
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = base * factor
+            g["lr"] = self.lr_at(base, self.last_epoch)
 
     def get_last_lr(self):
         return [g["lr"] for g in self.optimizer.param_groups]
@@ -179,11 +189,15 @@ class MultiStepLR:
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0
 
+    def lr_at(self, base, epoch):
+        """The lr after ``epoch`` steps for a group starting at ``base``."""
+        return base * self.gamma ** sum(m <= epoch for m in self.milestones)
+
     def step(self):
+        """End of an epoch: set every group's lr for the next one."""
         self.last_epoch += 1
-        factor = self.gamma ** sum(m <= self.last_epoch for m in self.milestones)
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = base * factor
+            g["lr"] = self.lr_at(base, self.last_epoch)
 
     def get_last_lr(self):
         return [g["lr"] for g in self.optimizer.param_groups]
@@ -195,3 +209,123 @@ class MultiStepLR:
     def load_state_dict(self, state):
         self.milestones, self.gamma = list(state["milestones"]), state["gamma"]
         self.base_lrs, self.last_epoch = list(state["base_lrs"]), state["last_epoch"]
+
+
+class _ClosedForm:
+    """Shared by LambdaLR, CosineAnnealingLR and LinearLR: ``step()`` sets
+    each group's lr to ``lr_at(base_lr, epochs so far)``."""
+
+    _state_keys = ()
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.last_epoch = 0
+        self._apply()
+
+    def _apply(self):
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = self.lr_at(base, self.last_epoch)
+
+    def step(self):
+        """Count one epoch (or one batch, if the schedule is in batches)
+        and set every group's lr."""
+        self.last_epoch += 1
+        self._apply()
+
+    def get_last_lr(self):
+        """The lr of every group now."""
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self):
+        """The schedule's numbers (JSON-able; LambdaLR's function is code, not state)."""
+        out = {k: getattr(self, k) for k in self._state_keys}
+        out.update(base_lrs=list(self.base_lrs), last_epoch=self.last_epoch)
+        return out
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
+        for k, v in state.items():
+            setattr(self, k, list(v) if k == "base_lrs" else v)
+
+
+class LambdaLR(_ClosedForm):
+    """lr = base_lr * lr_lambda(epoch), ``epoch`` the number of ``step()``
+    calls so far (PyTorch's ``LambdaLR``; applied at construction with 0).
+
+    Args:
+        lr_lambda: a function of the int epoch, or one per param group.
+
+    Raises ValueError: a list of functions whose length is not the number
+    of groups."""
+
+    def __init__(self, optimizer, lr_lambda):
+        n = len(optimizer.param_groups)
+        self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        if len(self.lr_lambdas) != n:
+            raise ValueError(f"LambdaLR got {len(self.lr_lambdas)} functions for {n} param groups")
+        super().__init__(optimizer)
+
+    def _apply(self):
+        for g, base, f in zip(self.optimizer.param_groups, self.base_lrs, self.lr_lambdas):
+            g["lr"] = base * f(self.last_epoch)
+
+    def lr_at(self, base, epoch):
+        """``base * lr_lambda(epoch)`` (the first group's function)."""
+        return base * self.lr_lambdas[0](epoch)
+
+
+class CosineAnnealingLR(_ClosedForm):
+    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * e / T_max)) / 2
+    after e steps (SGDR without restarts, Loshchilov & Hutter 2017; the
+    closed form of PyTorch's ``CosineAnnealingLR``): from base_lr at e = 0
+    down to eta_min at e = T_max. Past T_max the cosine comes back up, as
+    PyTorch's does.
+
+    Args:
+        T_max (int): steps of the half cosine (>= 1). eta_min: default 0.
+
+    Raises:
+        TypeError: T_max not an int, eta_min not a number.
+        ValueError: T_max < 1, eta_min negative or infinite."""
+
+    _state_keys = ("T_max", "eta_min")
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        self.T_max = _int_arg("CosineAnnealingLR", "T_max", T_max, 1)
+        self.eta_min = _real_arg("CosineAnnealingLR", "eta_min", eta_min,
+                                 lambda v: 0 <= v < math.inf, ">= 0 and finite")
+        super().__init__(optimizer)
+
+    def lr_at(self, base, epoch):
+        """The lr after ``epoch`` steps for a group starting at ``base``."""
+        return self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+class LinearLR(_ClosedForm):
+    """Linear warm-up (PyTorch's ``LinearLR``): lr = base_lr * factor with
+    factor going linearly from ``start_factor`` (e = 0) to ``end_factor``
+    (e >= total_iters), then held.
+
+    Args:
+        start_factor: in (0, 1], default 1/3. end_factor: in [0, 1],
+            default 1. total_iters (int): default 5.
+
+    Raises:
+        TypeError: a factor not a number, total_iters not an int.
+        ValueError: factors out of range or total_iters < 1."""
+
+    _state_keys = ("start_factor", "end_factor", "total_iters")
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        self.start_factor = _real_arg("LinearLR", "start_factor", start_factor,
+                                      lambda v: 0 < v <= 1, "in (0, 1]")
+        self.end_factor = _real_arg("LinearLR", "end_factor", end_factor,
+                                    lambda v: 0 <= v <= 1, "in [0, 1]")
+        self.total_iters = _int_arg("LinearLR", "total_iters", total_iters, 1)
+        super().__init__(optimizer)
+
+    def lr_at(self, base, epoch):
+        """The lr after ``epoch`` steps for a group starting at ``base``."""
+        t = min(epoch, self.total_iters) / self.total_iters
+        return base * (self.start_factor + (self.end_factor - self.start_factor) * t)

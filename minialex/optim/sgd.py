@@ -2,7 +2,8 @@
 
 import numpy
 
-from ..autograd import no_grad
+from ..engine import no_grad
+from .optimizer import Optimizer
 
 __all__ = ["Optimizer", "SGD"]
 
@@ -10,74 +11,6 @@ __all__ = ["Optimizer", "SGD"]
 # cache instead of being a fresh weight-sized array, and each piece of w, v
 # and grad is read from memory once (ImageNet's fc6 alone is 151 MB).
 _CHUNK = 1 << 15
-
-
-class Optimizer:
-    """Holds ``param_groups`` (a list of dicts with "params" and
-    hyperparameters such as "lr"), PyTorch-style, so schedulers can change
-    the learning rate of each group."""
-
-    def __init__(self, params, defaults):
-        params = list(params)
-        if not params:
-            raise ValueError("optimizer got an empty parameter list")
-        if not isinstance(params[0], dict):
-            params = [{"params": params}]
-        self.param_groups = []
-        for group in params:
-            g = dict(defaults)
-            g.update(group)
-            g["params"] = list(g["params"])
-            self.param_groups.append(g)
-        self.state = {}  # id(param) -> dict of buffers
-
-    def _params(self):
-        return [p for g in self.param_groups for p in g["params"]]
-
-    def zero_grad(self):
-        """Clear every parameter's ``.grad`` (set it to None)."""
-        for p in self._params():
-            p.grad = None
-
-    def state_dict(self):
-        """Hyperparameters per group and the buffers per parameter (NumPy
-        copies, keyed by the parameter's position)."""
-        groups = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
-        state = {}
-        for i, p in enumerate(self._params()):
-            if id(p) in self.state:
-                state[i] = {k: numpy.array(p.device.xp.asnumpy(v) if p.device.type == "cuda" else v,
-                                           copy=True)
-                            for k, v in self.state[id(p)].items()}
-        return {"param_groups": groups, "state": state}
-
-    def load_state_dict(self, state_dict):
-        """Restore what :meth:`state_dict` returned.
-
-        Raises:
-            ValueError: the number of groups or parameters, or a buffer's
-                shape, differs from this optimizer's.
-        """
-        groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups):
-            raise ValueError(f"optimizer state has {len(groups)} param groups, "
-                             f"this optimizer has {len(self.param_groups)}")
-        params = self._params()
-        state = {int(k): v for k, v in state_dict["state"].items()}
-        if state and max(state) >= len(params):
-            raise ValueError(f"optimizer state names parameter {max(state)} but this "
-                             f"optimizer has {len(params)} parameters")
-        for g, saved in zip(self.param_groups, groups):
-            g.update({k: v for k, v in saved.items() if k != "params"})
-        self.state = {}
-        for i, buffers in state.items():
-            p = params[i]
-            for k, v in buffers.items():
-                if tuple(numpy.shape(v)) != p.shape:
-                    raise ValueError(f"optimizer buffer {k!r} of parameter {i} has shape "
-                                     f"{numpy.shape(v)}, the parameter has {p.shape}")
-            self.state[id(p)] = {k: p.device.put(numpy.asarray(v, dtype=p.dtype).copy())
-                                 for k, v in buffers.items()}
 
 
 class SGD(Optimizer):
@@ -88,17 +21,32 @@ class SGD(Optimizer):
         w <- w + v
 
     Args:
-        params: iterable of Parameters (or of dicts with "params" and
-            per-group options).
+        params: iterable of Parameters, or of dicts with "params" and
+            per-group options ("lr", "momentum", "weight_decay",
+            "nesterov"; a key left out takes the constructor's value).
         lr (float): learning rate (the paper starts at 0.01).
         momentum (float): default 0.9 (the paper's).
         weight_decay (float): default 5e-4 (the paper's).
+        nesterov (bool): default False (the paper's rule above). True:
+            PyTorch's Nesterov momentum, with PyTorch's own buffer and lr
+            placement (Sutskever et al. 2013 as PyTorch writes it):
+
+                g <- dL/dw + weight_decay * w
+                b <- momentum * b + g          (b <- g at the first step)
+                w <- w - lr * (g + momentum * b)
+
+            ``momentum_buffer`` then holds b, not the paper's v; switching
+            ``nesterov`` in the middle of training is not supported.
 
     Weight decay applies to every parameter given, biases included: the
     paper's rule (section 5) decays "w", every weight, and names no
     exception, so that is the default here. Caffe's AlexNet recipe does not
     decay biases (``decay_mult: 0`` on them); to follow it, give the biases
-    their own group with ``"weight_decay": 0`` (PyTorch's param-group form).
+    their own group with ``"weight_decay": 0`` (PyTorch's param-group form)::
+
+        decay = [p for n, p in model.named_parameters() if not n.endswith("bias")]
+        no_decay = [p for n, p in model.named_parameters() if n.endswith("bias")]
+        opt = SGD([{"params": decay}, {"params": no_decay, "weight_decay": 0}], lr=0.01)
 
     Note the learning rate multiplies the gradient when it enters v, so a
     lower lr changes only future contributions; the velocity already built
@@ -112,32 +60,53 @@ class SGD(Optimizer):
     velocities: each follows its parameter at the next step.
     """
 
-    def __init__(self, params, lr, momentum=0.9, weight_decay=5e-4):
+    def __init__(self, params, lr, momentum=0.9, weight_decay=5e-4, nesterov=False):
         if lr <= 0:
             raise ValueError(f"learning rate must be positive, got lr={lr}")
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+        if nesterov and momentum <= 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay,
+                                  "nesterov": bool(nesterov)})
 
     def step(self):
         """Apply one update to every parameter that has a gradient."""
         with no_grad():
             for g in self.param_groups:
                 lr, m, wd = g["lr"], g["momentum"], g["weight_decay"]
+                nesterov = g.get("nesterov", False)
                 for p in g["params"]:
                     if p.grad is None:
                         continue
                     w = p.data
                     with p.device:  # CuPy allocates on the current GPU
                         st = self.state.get(id(p))
+                        if nesterov:
+                            self._nesterov_step(p, st, lr, m, wd)
+                            continue
                         if st is None:
                             st = self.state[id(p)] = {"momentum_buffer": p.device.xp.zeros_like(w)}
                         # the velocity follows its parameter after a model.to(device)
                         # (put() returns an array already on the device as it is)
                         v = st["momentum_buffer"] = p.device.put(st["momentum_buffer"])
                         _update(p.device.xp, w, v, p.grad, lr, m, wd)
+
+    def _nesterov_step(self, p, st, lr, m, wd):
+        """PyTorch's Nesterov update of one parameter (see the class doc)."""
+        w = p.data
+        t = w.dtype.type
+        g = p.grad + t(wd) * w if wd else p.grad
+        if st is None:
+            b = g.copy()
+            self.state[id(p)] = {"momentum_buffer": b}
+        else:
+            b = st["momentum_buffer"] = p.device.put(st["momentum_buffer"])
+            b *= t(m)
+            b += g
+        w -= t(lr) * (g + t(m) * b)
 
 
 def _update(xp, w, v, grad, lr, m, wd):
