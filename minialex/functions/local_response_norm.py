@@ -121,9 +121,11 @@ def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
 
     Gradient: in closed form, derived in :class:`LocalResponseNormFunction`; it uses
     the transposed window (i - (size-1)//2 .. i + size//2), which differs
-    from the forward window for even sizes. The window sums are banded
-    matrix products (no cumulative-sum differences, so no float32
-    cancellation).
+    from the forward window for even sizes. The window sums add the
+    window's channels only (no band-matrix zeros, no cumulative-sum
+    differences), so a non-finite or huge input value reaches only the
+    channels whose window holds it: i - (size-1)//2 .. i + size//2 forward,
+    and the transposed window of those in the gradient.
 
     Raises:
         ValueError: x is not 4-D; size < 1; alpha < 0 or not finite; k <= 0

@@ -18,7 +18,7 @@ max_pool2d     phases        any    CuPy; NumPy with a padded map over 400
                                     pixels
 max_pool2d     planes_last   any    NumPy, padded map up to 400 pixels
                                     (AlexNet's 13x13 and 6x6 maps)
-local_resp...  band_blocks   any    always
+local_resp...  window_slices any    always
 ============== ============= ====== =========================================
 
 "any" paths are plain array code and run on NumPy or CuPy.
@@ -45,7 +45,7 @@ class Path:
 TABLE = {
     "conv2d": (Path("chwn_slices", "im2col_cpu"),),
     "max_pool2d": (Path("phases", "pool_phases"), Path("planes_last", "pool_planes_last")),
-    "local_response_norm": (Path("band_blocks", "lrn_window"),),
+    "local_response_norm": (Path("window_slices", "lrn_window"),),
 }
 
 # Max-pooling's planes-last path takes padded maps up to this many pixels
@@ -70,7 +70,7 @@ def _default(op, xp, padded_pixels):
     if op == "conv2d":
         return "chwn_slices"
     if op == "local_response_norm":
-        return "band_blocks"
+        return "window_slices"
     if xp is numpy and padded_pixels <= PLANES_LAST_MAX_PIXELS:
         return "planes_last"
     return "phases"
