@@ -13,15 +13,21 @@ minialex picks a path. Tests and benchmarks force a path with
 ============== ============= ====== =========================================
 op             path          arrays chosen by default when
 ============== ============= ====== =========================================
-conv2d         chwn_slices   any    always
-max_pool2d     phases        any    CuPy; NumPy with a padded map over 400
-                                    pixels
+conv2d         chwn_slices   any    NumPy arrays
+conv2d         cuda_kernels  CuPy   CuPy arrays
+max_pool2d     phases        any    NumPy, padded map over 400 pixels
 max_pool2d     planes_last   any    NumPy, padded map up to 400 pixels
                                     (AlexNet's 13x13 and 6x6 maps)
-local_resp...  window_slices any    always
+max_pool2d     cuda_kernels  CuPy   CuPy arrays
+local_resp...  window_slices any    NumPy arrays
+local_resp...  cuda_kernels  CuPy   CuPy arrays
 ============== ============= ====== =========================================
 
-"any" paths are plain array code and run on NumPy or CuPy.
+"any" paths are plain array code and run on NumPy or CuPy (forced with
+``use``, they run on CuPy arrays too: tests/test_gpu.py compares the two
+on a GPU); the ``cuda_kernels`` paths are CUDA kernels (``*_cuda.py``,
+compiled by CuPy) and need CuPy arrays. They have not run on a GPU yet;
+should one misbehave, ``use(op, "<array path>")`` is the way around it.
 """
 
 import contextlib
@@ -43,9 +49,11 @@ class Path:
 
 
 TABLE = {
-    "conv2d": (Path("chwn_slices", "im2col_cpu"),),
-    "max_pool2d": (Path("phases", "pool_phases"), Path("planes_last", "pool_planes_last")),
-    "local_response_norm": (Path("window_slices", "lrn_window"),),
+    "conv2d": (Path("chwn_slices", "im2col_cpu"), Path("cuda_kernels", "im2col_cuda", True)),
+    "max_pool2d": (Path("phases", "pool_phases"), Path("planes_last", "pool_planes_last"),
+                   Path("cuda_kernels", "pool_cuda", True)),
+    "local_response_norm": (Path("window_slices", "lrn_window"),
+                            Path("cuda_kernels", "lrn_cuda", True)),
 }
 
 # Max-pooling's planes-last path takes padded maps up to this many pixels
@@ -67,11 +75,13 @@ def _path(op, name):
 
 
 def _default(op, xp, padded_pixels):
+    if xp is not numpy:
+        return "cuda_kernels"
     if op == "conv2d":
         return "chwn_slices"
     if op == "local_response_norm":
         return "window_slices"
-    if xp is numpy and padded_pixels <= PLANES_LAST_MAX_PIXELS:
+    if padded_pixels <= PLANES_LAST_MAX_PIXELS:
         return "planes_last"
     return "phases"
 
