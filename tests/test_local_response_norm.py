@@ -214,6 +214,27 @@ def test_a_bad_value_reaches_only_its_window_forward_and_backward(bad, dtype, si
         assert np.all(np.abs(y_bad[neighbours]) < 1e-10 * np.abs(y[neighbours]).max())
 
 
+@pytest.mark.parametrize("numbers", [1, 100, 1 << 40])
+def test_image_blocks_give_the_same_numbers(numbers, monkeypatch):
+    # the passes run on cache-sized blocks of whole images: one image a block,
+    # a few (with a shorter last block), or the whole batch at once
+    from minialex.functions._kernels import lrn_window
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((5, 7, 3, 2)).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    results = []
+    for block in (numbers, 1 << 18):
+        monkeypatch.setattr(lrn_window, "BLOCK_NUMBERS", block)
+        t = T(x, grad=True)
+        y = local_response_norm(t, 5, 1e-2, 0.75, 1.0)
+        y.backward(gy)
+        results.append((y.data, t.grad))
+    for one, other in zip(*results):
+        np.testing.assert_array_equal(one, other)
+    np.testing.assert_allclose(results[0][0], reference_lrn(x.astype(np.float64), 5, 1e-2, 0.75,
+                                                            1.0), rtol=1e-5)
+
+
 def test_a_huge_value_matches_torch():
     torch = pytest.importorskip("torch")
     x = np.ones((1, 8, 2, 2), np.float32)

@@ -8,7 +8,6 @@ This file is the maths; the sliding window sum over channels is
 from ..autograd import Function
 from ._geometry import check_image_batch, check_lrn
 from ._kernels import paths
-from ._threads import parallel
 
 __all__ = ["local_response_norm", "LocalResponseNormFunction", "lrn_arguments"]
 
@@ -33,9 +32,9 @@ class LocalResponseNormFunction(Function):
     Forward and backward are the same sliding window sum, the backward one
     with the window's front and back swapped (W' instead of W). Saved for
     backward: d, d^-beta and b (the input a is kept by the graph). Images
-    are independent, so on the CPU both passes run on parts of the batch at
-    once, one per thread (:mod:`minialex.functions._threads`); each part
-    writes its own slice of the outputs.
+    are independent, so both passes run on blocks of images
+    (``over_image_blocks``: cache-sized blocks, split across the CPU
+    threads); each block writes its own slice of the outputs.
     """
 
     def __init__(self, size, alpha, beta, k):
@@ -67,19 +66,19 @@ class LocalResponseNormFunction(Function):
     def forward(self, a):
         xp = self.device.xp
         self.kern = paths.choose("local_response_norm", xp)
-        a = xp.ascontiguousarray(a)       # the image parts must be contiguous
+        a = xp.ascontiguousarray(a)       # the image blocks must be contiguous
         d, d_neg_beta, b = xp.empty_like(a), xp.empty_like(a), xp.empty_like(a)
 
         def work(lo, hi):                 # images lo..hi-1
             self._forward_images(a[lo:hi], d[lo:hi], d_neg_beta[lo:hi], b[lo:hi])
-        parallel(work, a.shape[0], a)
+        self.kern.over_image_blocks(work, a)
         if self.needs_input_grad[0]:
             self.a, self.d, self.d_neg_beta, self.b = a, d, d_neg_beta, b
         return b
 
     def backward(self, g):
         """ga_j = g_j d_j^-beta - 2 alpha beta a_j sum_{i in W'(j)} g_i b_i / d_i
-        (derived in the class docstring), image part by image part."""
+        (derived in the class docstring), block of images by block."""
         xp = self.device.xp
         g = xp.ascontiguousarray(g)
         ga = xp.empty_like(g)
@@ -88,7 +87,7 @@ class LocalResponseNormFunction(Function):
             s = slice(lo, hi)
             self._backward_images(g[s], self.a[s], self.d[s], self.d_neg_beta[s], self.b[s],
                                   ga[s])
-        parallel(work, g.shape[0], g)
+        self.kern.over_image_blocks(work, g)
         return ga
 
 

@@ -15,7 +15,12 @@ from . import lrn_window
 from .cuda_source import Kernel, i64
 from .lrn_window import window_extent
 
-__all__ = ["window_extent", "ChannelWindow"]
+__all__ = ["window_extent", "ChannelWindow", "over_image_blocks"]
+
+
+def over_image_blocks(work, a):
+    """On a GPU: the whole batch in one call (no cache blocking, no threads)."""
+    work(0, a.shape[0])
 
 _WINDOW_SUM = Kernel("minialex_lrn_window_sum", r"""
 extern "C" __global__ void minialex_lrn_window_sum(
