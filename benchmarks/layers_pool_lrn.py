@@ -21,7 +21,7 @@ for leaves and torch avoids).
 import os
 import sys
 
-# OpenBLAS's idle threads (the LRN's window sums are BLAS products) spin for
+# OpenBLAS's idle threads (from any earlier product in the process) spin for
 # a long while after each product, taking a core from whatever runs next,
 # torch's threads included; make them sleep at once. Only works when set
 # before NumPy is first imported.

@@ -3,10 +3,13 @@
     python benchmarks/train_step.py                    # all presets + ImageNet
     python benchmarks/train_step.py --presets small --steps 10
     python benchmarks/train_step.py --device cuda:0    # the same table on a GPU
+    python benchmarks/train_step.py --device cuda:0 --tf32   # TF32 on both sides
 
 A step is forward, softmax cross-entropy, backward and the SGD update
 (momentum 0.9, weight decay 5e-4), dropout on, float32, batch 128 for the
-CIFAR presets (input 3x28x28) and batch 16 for the ImageNet net (3x227x227).
+CIFAR presets (input 3x28x28) and for the ImageNet net (3x227x227) on a
+GPU; on the CPU the ImageNet net runs at batch 16 (a batch of 128 takes
+minutes a step there); ``--imagenet-batch`` sets it.
 Both frameworks run the same layers (PyTorch's LRN with alpha * size, the
 same grouped convolutions), with the same number of threads, alternating
 step by step so machine noise hits both. Reported: median ms/step and
@@ -19,9 +22,13 @@ With ``--device cuda:<i>`` minialex runs on CuPy (the model built with
 ``devices=device``, the batch and labels put on the GPU once, as a data
 pipeline that prefetches would) and PyTorch on the same GPU where it is
 installed with CUDA (skipped otherwise). Each timed step ends with a device
-synchronize, so the clock reads finished work. PyTorch's TF32 is turned off
-(its cuDNN convolutions default to TF32), so both compute in full float32;
-the matmul rate is CuPy's float32 4096^3 product. On a GPU, MB is the
+synchronize, so the clock reads finished work. By default both compute in
+full float32: PyTorch's TF32 is turned off (``torch.backends.cudnn.
+allow_tf32`` and ``torch.backends.cuda.matmul.allow_tf32`` False; its cuDNN
+convolutions default to TF32) and CuPy's is off (its default). ``--tf32``
+turns TF32 on on both sides: ``CUPY_TF32=1`` in the environment of the
+minialex process before CuPy loads, and both torch flags True. The matmul
+rate is CuPy's float32 4096^3 product (in the same mode). On a GPU, MB is the
 GPU memory each framework's allocator held at its peak: CuPy's default
 memory pool ``total_bytes()`` after the steps (the pool only grows while
 the process lives, so this is its high-water mark) and PyTorch's
@@ -46,13 +53,17 @@ CIFAR = {"small": (32, 64, 96, 64, 512), "half": (48, 128, 192, 128, 2048),
          "paper": (96, 256, 384, 256, 4096)}
 
 
+IMAGENET_BATCH = {"cpu": 16, "gpu": 128}
+_imagenet_batch = None       # --imagenet-batch, passed on to the child processes
+
+
 def spec(name):
     """Layer sizes: (conv list [(cin, cout, k, stride, pad, groups, out_hw)], fc list, input, batch)."""
     if name == "imagenet":
         c1, c2, c3, c5, fc = 96, 256, 384, 256, 4096
         convs = [(3, c1, 11, 4, 0, 1, 55), (c1, c2, 5, 1, 2, 2, 27), (c2, c3, 3, 1, 1, 1, 13),
                  (c3, c3, 3, 1, 1, 2, 13), (c3, c5, 3, 1, 1, 2, 13)]
-        return convs, [(c5 * 36, fc), (fc, fc), (fc, 1000)], 227, 16, 1000
+        return convs, [(c5 * 36, fc), (fc, fc), (fc, 1000)], 227, _imagenet_batch or 16, 1000
     c1, c2, c3, c5, fc = CIFAR[name]
     convs = [(3, c1, 5, 1, 2, 1, 28), (c1, c2, 5, 1, 2, 2, 13), (c2, c3, 3, 1, 1, 1, 6),
              (c3, c3, 3, 1, 1, 2, 6), (c3, c5, 3, 1, 1, 2, 6)]
@@ -100,13 +111,13 @@ def minialex_step_fn(name, device="cpu"):
 
 
 # ------------------------------------------------------------------ torch
-def torch_step_fn(name, threads, device="cpu"):
+def torch_step_fn(name, threads, device="cpu", tf32=False):
     import torch
     import torch.nn as nn
     torch.set_num_threads(threads)
-    if is_gpu(device):    # full float32, as minialex (cuDNN convolutions default to TF32)
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
+    if is_gpu(device):    # TF32 as minialex's CuPy (cuDNN convolutions default to TF32)
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
     convs, fcs, size, batch, classes = spec(name)
     layers = []
     for i, (cin, cout, k, s, p, g, _) in enumerate(convs):
@@ -153,11 +164,11 @@ def gpu_sync_and_memory(framework, device):
             lambda: torch.cuda.max_memory_reserved(device) / 2**20)
 
 
-def child(framework, name, steps, threads, device="cpu"):
+def child(framework, name, steps, threads, device="cpu", tf32=False):
     """Run in a fresh process: time steps of one framework, report JSON."""
     base = peak_rss_mb()
     step = minialex_step_fn(name, device) if framework == "minialex" else \
-        torch_step_fn(name, threads, device)
+        torch_step_fn(name, threads, device, tf32)
     sync, peak_mb = (lambda: None), peak_rss_mb
     if is_gpu(device):
         sync, peak_mb = gpu_sync_and_memory(framework, device)
@@ -209,9 +220,16 @@ def _time(fn):
     return time.perf_counter() - t
 
 
-def run_child(framework, name, steps, threads, device="cpu"):
+def child_env(tf32):
+    """The environment of a child process: CUPY_TF32 set to 1 or 0 (CuPy
+    reads it when it loads, so it must be set before the child starts)."""
+    return dict(os.environ, CUPY_TF32="1" if tf32 else "0")
+
+
+def run_child(framework, name, steps, threads, device="cpu", tf32=False):
     out = subprocess.run([sys.executable, __file__, "--child", framework, name, str(steps),
-                          str(threads), device], capture_output=True, text=True)
+                          str(threads), device, str(int(tf32)), str(spec("imagenet")[3])],
+                         capture_output=True, text=True, env=child_env(tf32))
     if out.returncode != 0:
         return None, out.stderr.strip().splitlines()[-1:] or ["failed"]
     return json.loads(out.stdout.strip().splitlines()[-1]), None
@@ -226,12 +244,26 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--device", default="cpu",
                    help="cpu (default) or cuda:<i> (minialex on CuPy, PyTorch on CUDA)")
-    p.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    p.add_argument("--tf32", action="store_true",
+                   help="GPU only: TF32 on both sides (CUPY_TF32=1; torch's cudnn and matmul "
+                        "allow_tf32) instead of full float32")
+    p.add_argument("--imagenet-batch", type=int, default=None,
+                   help="batch of the ImageNet net (default 128 on a GPU, 16 on the CPU)")
+    p.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     a = p.parse_args()
+    global _imagenet_batch
     if a.child:
-        fw, name, steps, threads, device = a.child
-        return child(fw, name, int(steps), int(threads), device)
+        fw, name, steps, threads, device, tf32, _imagenet_batch = a.child
+        _imagenet_batch = int(_imagenet_batch)
+        return child(fw, name, int(steps), int(threads), device, tf32 == "1")
     device = a.device
+    if a.tf32 and not is_gpu(device):
+        sys.exit("--tf32 is for --device cuda:<i> (TF32 is a GPU number format)")
+    if a.imagenet_batch is not None and a.imagenet_batch < 1:
+        sys.exit(f"--imagenet-batch {a.imagenet_batch}: must be >= 1")
+    _imagenet_batch = a.imagenet_batch or IMAGENET_BATCH["gpu" if is_gpu(device) else "cpu"]
+    if a.tf32:            # this process's CuPy (the matmul rate) too, before it loads
+        os.environ["CUPY_TF32"] = "1"
     if is_gpu(device):
         from minialex.backend import CudaUnavailableError, get_device
         try:
@@ -249,7 +281,8 @@ def main():
         have_torch, torch_note = False, "not installed"
     rate = matmul_gflops(device)
     if is_gpu(device):
-        print(f"device {device}: float32 matmul (4096^3, CuPy): {rate:.0f} GFLOP/s; "
+        mode = "TF32 on both sides" if a.tf32 else "fp32, TF32 off on both sides"
+        print(f"device {device} ({mode}): float32 matmul (4096^3, CuPy): {rate:.0f} GFLOP/s; "
               f"torch {torch_note}; MB = GPU memory pool at its peak")
     else:
         print(f"float32 matmul (1024x2304 @ 2304x1024): {rate:.0f} GFLOP/s; threads={a.threads}; "
@@ -265,7 +298,7 @@ def main():
         mem = {}
         for _ in range(a.rounds):
             for fw in (["minialex", "torch"] if have_torch else ["minialex"]):
-                r, err = run_child(fw, name, a.steps, a.threads, device)
+                r, err = run_child(fw, name, a.steps, a.threads, device, a.tf32)
                 if r is None:
                     print(f"{name}: {fw} failed: {err}")
                     continue

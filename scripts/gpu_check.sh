@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # The one script to run on a GPU machine (made for a lent H200: one GPU, a
-# CUDA 12 or 13 driver, possibly no network). Five stages, each bounded by
-# `timeout` and each run even when the one before failed; at most 520 s of
-# stages in all (the T_* variables below), so it fits a 600 s device call:
+# CUDA 13 driver, NO network, a python3 with numpy, cupy-cuda13x, torch,
+# pytest, hypothesis, pillow and tqdm but no pooch). Nothing is installed
+# and nothing is fetched: the machine's own python3 runs the repository
+# through PYTHONPATH (minialex imports pooch only to download, and the data
+# is already on disk). Six stages, each bounded by `timeout` and each run
+# even when the one before failed; at most 560 s of stages in all (the T_*
+# variables below), so it fits a 600 s device call:
 #
-#   1. setup: a venv that sees the machine's own packages, the project
-#      installed into it (editable), and the CuPy wheel that matches the
-#      driver (cupy-cuda12x for CUDA 12.x, cupy-cuda13x for 13.x, read off
-#      `nvidia-smi`) plus pytest and hypothesis, each only if not already
-#      importable (pip looks first in ./.whl when that folder exists);
+#   1. setup: nvidia-smi, the interpreter, and what it can import (wheels
+#      carried in ./.whl are installed offline into a temporary folder);
 #   2. the GPU count as CuPy sees it;
-#   3. python -m pytest -q tests/test_gpu.py tests/test_backend.py;
-#   4. benchmarks/train_step.py --device cuda:0 (all presets, 10 steps);
-#   5. a 3-epoch CIFAR-10 run of the "half" preset on cuda:0, printing
-#      images/s and test accuracy per epoch (skipped if there is no data).
+#   3. python -m pytest -q tests/test_gpu.py tests/test_backend.py
+#      tests/test_no_pooch.py tests/test_cuda_kernels_on_cpu.py;
+#   4. benchmarks/train_step.py --device cuda:0 (small, half, paper and the
+#      ImageNet net at batch 128; fp32 with TF32 off on both sides), then
+#   5. the same with --tf32 (TF32 on both sides);
+#   6. a CIFAR-10 run of the $PRESET preset (default paper) on cuda:0 for
+#      $EPOCHS epochs (default 3), printing images/s and test accuracy per
+#      epoch (skipped if there is no data).
 #
 # Usage, in the repository root:
 #   bash scripts/gpu_check.sh [CIFAR10_DIR]
@@ -39,11 +44,13 @@ SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$SELF")/.." || exit 1
 REPO=$(pwd)
 PY=${PYTHON:-python3}
-VENV=${VENV:-/tmp/minialex-gpu-venv}
-T_SETUP=${T_SETUP:-60} T_COUNT=${T_COUNT:-30} T_TESTS=${T_TESTS:-170}
-T_BENCH=${T_BENCH:-140} T_TRAIN=${T_TRAIN:-120}
-export PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"   # works even if the editable install fails
+T_SETUP=${T_SETUP:-40} T_COUNT=${T_COUNT:-20} T_TESTS=${T_TESTS:-170}
+T_BENCH=${T_BENCH:-120} T_TF32=${T_TF32:-90} T_TRAIN=${T_TRAIN:-120}
+PRESET=${PRESET:-paper} EPOCHS=${EPOCHS:-3}
+WHL_TARGET=${WHL_TARGET:-/tmp/minialex-gpu-wheels}
+export PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_NO_INDEX=1
+# the repository itself, and wheels carried in .whl (installed offline in stage 1)
+export PYTHONPATH="$REPO:$WHL_TARGET${PYTHONPATH:+:$PYTHONPATH}"
 
 # ------------------------------------------------------------------ --make-subset
 if [ "${1:-}" = "--make-subset" ]; then
@@ -71,14 +78,21 @@ if [ "${1:-}" = "--make-subset" ]; then
 fi
 
 # ------------------------------------------------------------------ --setup (stage 1)
-pip_get() {   # pip install what is missing; quick to fail where there is no network
-    local links=()
-    [ -d "$REPO/.whl" ] && links=(--find-links "$REPO/.whl")
-    "$VPY" -m pip install -q --retries 0 --timeout 15 "${links[@]}" "$@"
-}
-
-cupy_works() {
-    "$VPY" - <<'EOF'
+if [ "${1:-}" = "--setup" ]; then
+    echo "--- nvidia-smi"
+    nvidia-smi || echo "nvidia-smi failed: no NVIDIA driver here?"
+    echo "--- $PY: $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+    if ls "$REPO"/.whl/*.whl >/dev/null 2>&1; then   # offline only: --no-index
+        echo "--- wheels from .whl into $WHL_TARGET (no network, no dependencies)"
+        "$PY" -m pip install -q --no-index --no-deps --target "$WHL_TARGET" "$REPO"/.whl/*.whl \
+            || echo "installing the carried wheels failed"
+    fi
+    echo "--- what $PY imports"
+    for m in numpy cupy torch pytest hypothesis PIL tqdm pooch; do
+        "$PY" -c "import $m; print('  $m', getattr($m, '__version__', ''))" 2>/dev/null \
+            || echo "  $m: not importable"
+    done
+    "$PY" - <<'EOF'
 import sys
 try:
     import cupy
@@ -86,52 +100,12 @@ try:
     x = cupy.arange(4, dtype=cupy.float32)
     assert n > 0 and float((x * x).sum()) == 14.0, "no GPU, or a wrong sum"
 except Exception as exc:  # one line, not a traceback
-    sys.exit(f"CuPy not usable: {type(exc).__name__}: {exc}")
+    sys.exit(f"CuPy not usable: {type(exc).__name__}: {exc} (the GPU tests will skip)")
 print(f"CuPy {cupy.__version__} works: {n} GPU(s), CUDA runtime "
       f"{cupy.cuda.runtime.runtimeGetVersion()}")
 EOF
-}
-
-if [ "${1:-}" = "--setup" ]; then
-    echo "--- nvidia-smi"
-    nvidia-smi || echo "nvidia-smi failed: no NVIDIA driver here?"
-    CUDA_MAJOR=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\).*/\1/p' | head -n 1)
-    if [ -z "$CUDA_MAJOR" ]; then   # from the driver version: 580 and later ship CUDA 13
-        drv=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1)
-        CUDA_MAJOR=12; [ "${drv%%.*}" -ge 580 ] 2>/dev/null && CUDA_MAJOR=13
-    fi
-    WHEEL="cupy-cuda${CUDA_MAJOR}x"
-    echo "--- driver's CUDA major version: $CUDA_MAJOR -> $WHEEL"
-    echo "--- venv $VENV (from $PY: $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])'))"
-    rm -rf "$VENV"
-    if "$PY" -m venv --system-site-packages "$VENV" || \
-       { rm -rf "$VENV"; "$PY" -m venv --system-site-packages --without-pip "$VENV"; }; then
-        VPY="$VENV/bin/python"
-        # --system-site-packages sees the base interpreter's packages; where
-        # $PY is itself a venv (an image's torch/cupy environment), its
-        # packages are added too, after the new venv's own
-        site=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-        "$PY" -c 'import site, sys; [print(p) for p in site.getsitepackages() if sys.prefix != sys.base_prefix]' \
-            > "$site/_outer_env.pth"
-    else
-        echo "could not make a venv: using $PY itself"
-        VPY="$PY"
-    fi
-    echo "--- the project (editable, no dependencies fetched)"
-    if ! log=$("$VPY" -m pip install -q --no-build-isolation --no-deps -e "$REPO" 2>&1); then
-        echo "$log" | grep -i "error" | tail -n 2
-        echo "editable install failed: the stages use PYTHONPATH=$REPO instead"
-    fi
-    "$VPY" -c 'import numpy, PIL, tqdm, pooch' 2>/dev/null || pip_get "numpy>=1.24" "pillow>=9.0" "tqdm>=4.60" "pooch>=1.6"
-    echo "--- CuPy"
-    if ! cupy_works; then
-        echo "installing $WHEEL"
-        pip_get "$WHEEL" && cupy_works || echo "CuPy is not usable: the GPU tests will skip"
-    fi
-    echo "--- pytest, hypothesis"
-    "$VPY" -c 'import pytest, hypothesis' 2>/dev/null || pip_get "pytest>=7" "hypothesis>=6.80"
-    "$VPY" -c 'import numpy, pytest, hypothesis; print("numpy", numpy.__version__, "pytest", pytest.__version__, "hypothesis", hypothesis.__version__)'
-    "$VPY" -c 'import torch; print("torch", torch.__version__, "CUDA" if torch.cuda.is_available() else "no CUDA")' 2>/dev/null \
+    "$PY" -c 'import minialex; print("minialex from", minialex.__file__)'
+    "$PY" -c 'import torch; print("torch", torch.__version__, "CUDA" if torch.cuda.is_available() else "no CUDA")' 2>/dev/null \
         || echo "torch: not importable (the benchmark runs minialex alone)"
     exit 0
 fi
@@ -162,17 +136,19 @@ stage() {   # stage NAME SECONDS command...
 
 echo "gpu_check on $(hostname) at $(date -u '+%Y-%m-%d %H:%M UTC'); repo $REPO; data ${DATA:-none}"
 stage setup "$T_SETUP" bash "$SELF" --setup
-VPY="$VENV/bin/python"
-[ -x "$VPY" ] || VPY="$PY"
+VPY="$PY"
 stage gpu-count "$T_COUNT" "$VPY" -c "import cupy; print(cupy.cuda.runtime.getDeviceCount())"
-stage tests "$T_TESTS" "$VPY" -m pytest -q -rs -p no:cacheprovider tests/test_gpu.py tests/test_backend.py
+stage tests "$T_TESTS" "$VPY" -m pytest -q -rs -p no:cacheprovider tests/test_gpu.py \
+    tests/test_backend.py tests/test_no_pooch.py tests/test_cuda_kernels_on_cpu.py
 stage benchmark "$T_BENCH" "$VPY" benchmarks/train_step.py --device cuda:0 \
+    --presets small,half,paper,imagenet --steps 10 --rounds 1
+stage benchmark-tf32 "$T_TF32" "$VPY" benchmarks/train_step.py --device cuda:0 --tf32 \
     --presets small,half,paper,imagenet --steps 10 --rounds 1
 if [ -n "$DATA" ] && [ -d "$DATA" ]; then
     rm -rf "$OUT/gpu_run"
     # shellcheck disable=SC2086  # TRAIN_ARGS is a list of flags
-    stage train "$T_TRAIN" "$VPY" examples/train_cifar.py --data "$DATA" --preset half \
-        --devices cuda:0 --epochs 3 --no-progress --out "$OUT/gpu_run" ${TRAIN_ARGS:-}
+    stage train "$T_TRAIN" "$VPY" examples/train_cifar.py --data "$DATA" --preset "$PRESET" \
+        --devices cuda:0 --epochs "$EPOCHS" --no-progress --out "$OUT/gpu_run" ${TRAIN_ARGS:-}
     for f in metrics.jsonl final.json; do
         [ -f "$OUT/gpu_run/$f" ] && { echo "--- $f"; cat "$OUT/gpu_run/$f"; echo; }
     done

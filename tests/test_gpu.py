@@ -423,3 +423,100 @@ def test_two_gpus_transfer_only_at_the_cross_tower_layers():
         loss.backward()
         opt.step()
     assert_cross_tower_transfers(log, "cuda:0", "cuda:1")
+
+
+# ------------------------------------------------------------------ the CUDA kernel paths
+# On CuPy arrays conv2d, max_pool2d and local_response_norm run their
+# ``cuda_kernels`` path (minialex.functions._kernels.paths); these tests
+# check it against the array paths on the same GPU and against NumPy.
+from minialex.functions._geometry import PoolWindow, output_size  # noqa: E402
+from minialex.functions._kernels import (  # noqa: E402
+    im2col_cpu, im2col_cuda, lrn_cuda, lrn_window, paths, pool_cuda, pool_phases)
+
+KERNEL_OPS = {"conv2d": "conv2d", "max_pool2d": "max_pool2d",
+              "local_response_norm": "local_response_norm"}
+
+
+def _op_of(case):
+    return next(op for prefix, op in KERNEL_OPS.items() if case.startswith(prefix))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith(tuple(KERNEL_OPS))))
+def test_cuda_kernel_paths_equal_the_array_paths_on_the_gpu(name, dtype):
+    fn, shapes = CASES[name]
+    op = _op_of(name)
+    assert paths.choose(op, _cupy()).__name__.endswith("_cuda")      # the default on CuPy
+    arrays = _inputs(shapes, dtype)
+    _, _, kernel_y, kernel_g = _run(fn, arrays, GPU)
+    for path in paths.TABLE[op]:
+        if path.cupy_only:
+            continue
+        with paths.use(op, path.name):
+            _, _, y, g = _run(fn, arrays, GPU)
+        for i, (got, want) in enumerate(zip(kernel_y + kernel_g, y + g)):
+            if op == "conv2d":         # the same products; allow cuBLAS its own choices
+                _close(got, want, dtype, f"{name} on {path.name}: array {i}")
+            else:                      # only comparisons, adds and multiplies: exact
+                np.testing.assert_array_equal(got, want, err_msg=f"{name} on {path.name}: {i}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_im2col_col2im_kernels_equal_numpy(dtype):
+    cp = _cupy()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 5, 13, 11)).astype(dtype)
+    args = ((5, 3), (2, 1), (2, 1), (output_size(13, 5, 2, 2), output_size(11, 3, 1, 1)))
+    want = im2col_cpu.im2col(x, *args).copy()
+    np.testing.assert_array_equal(cp.asnumpy(im2col_cuda.im2col(cp.asarray(x), *args)), want)
+    cols = rng.standard_normal(want.shape).astype(dtype)
+    np.testing.assert_array_equal(cp.asnumpy(im2col_cuda.col2im(cp.asarray(cols), x.shape, *args)),
+                                  im2col_cpu.col2im(cols, x.shape, *args))
+
+
+def test_max_pool_kernels_equal_numpy_with_ties_nan_and_inf():
+    cp = _cupy()
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, (4, 6, 13, 12)).astype(np.float32)
+    x[0, 0, 2, 2], x[1, 2, 5, 7], x[2, 3, 0, 0] = np.nan, np.inf, -np.inf
+    window = PoolWindow((3, 3), (2, 2), (1, 1), (output_size(13, 3, 2, 1, True),
+                                                 output_size(12, 3, 2, 1, True)))
+    y_ref, code_ref = pool_phases.forward(x, window, track=True)
+    y, code = pool_cuda.forward(cp.asarray(x), window, track=True)
+    np.testing.assert_array_equal(cp.asnumpy(y), y_ref)
+    np.testing.assert_array_equal(cp.asnumpy(code), code_ref.astype(np.int32))
+    gy = rng.integers(1, 9, y_ref.shape).astype(np.float32)
+    np.testing.assert_array_equal(cp.asnumpy(pool_cuda.backward(cp.asarray(gy), code, window,
+                                                                x.shape)),
+                                  pool_phases.backward(gy, code_ref, window, x.shape))
+
+
+def test_lrn_window_sum_kernel_equals_numpy():
+    cp = _cupy()
+    values = np.random.default_rng(4).standard_normal((3, 9, 4, 5)).astype(np.float32)
+    values[1, 4, 2, 2] = np.nan
+    want_window = lrn_window.ChannelWindow(np, values.shape, values.dtype, 5, 2)
+    want_window.inner[...] = values
+    want = want_window.sum(1e-4, out=np.empty_like(values))
+    window = lrn_cuda.ChannelWindow(cp, values.shape, values.dtype, 5, 2)
+    window.inner[...] = cp.asarray(values)
+    got = window.sum(1e-4, out=cp.empty(values.shape, values.dtype))
+    np.testing.assert_array_equal(cp.asnumpy(got), want)
+
+
+def test_kernels_index_past_2_to_the_31():
+    # im2col of a (1, 1, 1, 2^30 + 8) row with a (1, 3) kernel: 3 * 2^30 column
+    # entries, so the last ones sit past index 2^31 (32-bit indices would wrap)
+    cp = _cupy()
+    free, _ = cp.cuda.runtime.memGetInfo()
+    width = 2**30 + 8
+    if free < 40 * 2**30:
+        pytest.skip("needs 40 GiB of free GPU memory")
+    x = (cp.arange(width, dtype=cp.int64) % 1024).astype(cp.float32).reshape(1, 1, 1, width)
+    ow = width - 2
+    cols = im2col_cuda.im2col(x, (1, 3), (1, 1), (0, 0), (1, ow))      # (1, 1, 3, 1, ow, 1)
+    assert cols.size > 2**31
+    tail = cp.asnumpy(cols[0, 0, 2, 0, -4:, 0])
+    np.testing.assert_array_equal(tail, (np.arange(width - 4, width) % 1024).astype(np.float32))
+    del cols, x
+    cp.get_default_memory_pool().free_all_blocks()

@@ -158,6 +158,96 @@ def test_module_matches_the_function():
     np.testing.assert_array_equal(lrn(a).data, local_response_norm(a, 4, 0.5, 0.5, 1.0).data)
 
 
+# ---------------------------------------------------------------- non-finite and huge values
+def test_a_huge_value_zeroes_only_its_window_by_hand():
+    # 1e20 squared overflows float32 to inf: channels 0..2 (whose windows hold
+    # channel 0) get d = inf and b = a / inf**0.75 = 0; channel 3 sees
+    # channels 1..3 only: b = 1 / (2 + 1e-4 * 3) ** 0.75 = 0.59450...
+    x = np.ones((1, 4, 1, 1), np.float32)
+    x[0, 0] = 1e20
+    with np.errstate(over="ignore"):
+        b = local_response_norm(T(x)).data.ravel()
+    np.testing.assert_array_equal(b[:3], 0)
+    np.testing.assert_allclose(b[3], 1 / (2 + 3e-4) ** 0.75, rtol=1e-6)
+    assert abs(b[3] - 0.5945) < 5e-5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 1e20, 1e200])
+@pytest.mark.parametrize("size", [5, 4])
+def test_a_bad_value_reaches_only_its_window_forward_and_backward(bad, dtype, size):
+    # one bad value at channel 40 of 96, pixel (1, 2) of image 0. Output i
+    # reads inputs i - size//2 .. i + (size-1)//2, so channel 40 reaches the
+    # outputs 40 - (size-1)//2 .. 40 + size//2 (38..42 for size 5); the input
+    # gradient of channel j reads those outputs through the transposed window
+    # j - (size-1)//2 .. j + size//2, so it reaches 40 - (size-1)//2 - size//2
+    # .. 40 + size//2 + (size-1)//2 (36..44 for size 5). Every
+    # other number must be exactly what the input without the bad value gives.
+    if dtype == np.float32 and bad == 1e200:
+        bad = 3e38                               # the largest float32 scale
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 96, 3, 4)).astype(dtype)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    x_bad = x.copy()
+    x_bad[0, 40, 1, 2] = bad
+    results = []
+    for a in (x, x_bad):
+        t = T(a, grad=True)
+        with np.errstate(over="ignore", invalid="ignore"):    # inf and NaN are the point
+            y = local_response_norm(t, size, 1e-4, 0.75, 2.0)
+            y.backward(gy)
+        results.append((y.data, t.grad))
+    (y, gx), (y_bad, gx_bad) = results
+    front, back = size // 2, (size - 1) // 2
+    out_reach = np.zeros(x.shape, bool)
+    out_reach[0, 40 - back:40 + front + 1, 1, 2] = True
+    grad_reach = np.zeros(x.shape, bool)
+    grad_reach[0, 40 - back - front:40 + front + back + 1, 1, 2] = True
+    np.testing.assert_array_equal(y_bad[~out_reach], y[~out_reach])
+    np.testing.assert_array_equal(gx_bad[~grad_reach], gx[~grad_reach])
+    if np.isnan(bad):                            # and it does reach the whole window
+        assert np.isnan(y_bad[out_reach]).all()
+        assert np.isnan(gx_bad[grad_reach]).all()
+    else:                                        # huge: the window's neighbours go to ~0
+        neighbours = out_reach.copy()
+        neighbours[0, 40, 1, 2] = False
+        assert np.all(np.abs(y_bad[neighbours]) < 1e-10 * np.abs(y[neighbours]).max())
+
+
+@pytest.mark.parametrize("numbers", [1, 100, 1 << 40])
+def test_image_blocks_give_the_same_numbers(numbers, monkeypatch):
+    # the passes run on cache-sized blocks of whole images: one image a block,
+    # a few (with a shorter last block), or the whole batch at once
+    from minialex.functions._kernels import lrn_window
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((5, 7, 3, 2)).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    results = []
+    for block in (numbers, 1 << 18):
+        monkeypatch.setattr(lrn_window, "BLOCK_NUMBERS", block)
+        t = T(x, grad=True)
+        y = local_response_norm(t, 5, 1e-2, 0.75, 1.0)
+        y.backward(gy)
+        results.append((y.data, t.grad))
+    for one, other in zip(*results):
+        np.testing.assert_array_equal(one, other)
+    np.testing.assert_allclose(results[0][0], reference_lrn(x.astype(np.float64), 5, 1e-2, 0.75,
+                                                            1.0), rtol=1e-5)
+
+
+def test_a_huge_value_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = np.ones((1, 8, 2, 2), np.float32)
+    x[0, 3, 1, 0] = 1e20
+    want = torch.nn.functional.local_response_norm(torch.from_numpy(x), 5, alpha=5e-4,
+                                                   beta=0.75, k=2.0).numpy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        got = local_response_norm(T(x)).data
+    finite = np.isfinite(want)
+    assert finite.sum() >= 31                    # torch: only the inf channel itself may be NaN
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-30)
+
+
 # ---------------------------------------------------------------- errors
 A4 = np.ones((1, 3, 2, 2), np.float32)
 

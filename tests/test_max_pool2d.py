@@ -2,7 +2,6 @@
 padding), the tie rule, a loop-by-loop reference with many ties, numerical
 gradients, errors, and parity with PyTorch at AlexNet's shapes."""
 
-import contextlib
 import itertools
 
 import numpy as np
@@ -12,20 +11,14 @@ from hypothesis import assume, given, settings, strategies as st
 import minialex
 from minialex import Tensor, nn
 from minialex.backend import cupy_available
+from minialex.functions._kernels import paths, pool_phases, pool_planes_last
 from minialex.functions.max_pool2d import max_pool2d, pool_output_size
 
 
-@contextlib.contextmanager
 def forced_path(path):
     """Run max_pool2d's CPU forward on one path whatever the map size:
     "phases" (the phase split) or "planes_last" (the small-map path)."""
-    import minialex.functions.max_pool2d as module
-    old = module._PLANES_LAST_MAX
-    module._PLANES_LAST_MAX = {"phases": -1, "planes_last": 1 << 62}[path]
-    try:
-        yield
-    finally:
-        module._PLANES_LAST_MAX = old
+    return paths.use("max_pool2d", path)
 
 
 PATHS = ["phases", "planes_last"]
@@ -183,11 +176,9 @@ def test_channel_blocks_give_the_same_result(monkeypatch, points, path):
     # force tiny blocks and pieces (one channel or plane, or a few with a
     # shorter last one) and compare with the loop reference, ties and
     # padding included
-    import minialex.functions.max_pool2d as module
-    monkeypatch.setattr(module, "_CACHE_POINTS", points)
-    monkeypatch.setattr(module, "_PLANES_LAST_POINTS", points * 4)
-    monkeypatch.setattr(module, "_TRANSPOSE_PLANES", 3)    # copies in pieces of 3 planes
-    monkeypatch.setattr(module, "_PLANES_LAST_MAX", {"phases": -1, "planes_last": 1 << 62}[path])
+    monkeypatch.setattr(pool_phases, "CACHE_POINTS", points)
+    monkeypatch.setattr(pool_planes_last, "BLOCK_POINTS", points * 4)
+    monkeypatch.setattr(pool_planes_last, "TRANSPOSE_PLANES", 3)   # copies in pieces of 3 planes
     rng = np.random.default_rng(points)
     for k, s, p, ceil_mode in [(3, 2, 0, False), (3, 2, 1, True), ((2, 3), (1, 2), (1, 1), True)]:
         x = rng.integers(-1, 2, (2, 7, 9, 8)).astype(np.float32)
@@ -196,9 +187,28 @@ def test_channel_blocks_give_the_same_result(monkeypatch, points, path):
         y_ref, _ = reference_pool(x, *args)
         gy = rng.integers(1, 10, y_ref.shape).astype(np.float32)
         _, gx_ref = reference_pool(x, *args, gy=gy)
-        y, gx = pool_grad(x, gy, *args)
+        with forced_path(path):
+            y, gx = pool_grad(x, gy, *args)
         np.testing.assert_array_equal(y, y_ref)
         np.testing.assert_array_equal(gx, gx_ref)
+
+
+def test_the_path_table_refuses_unknown_paths_and_restores_the_choice():
+    with pytest.raises(ValueError, match="'fast'.*phases"):
+        with paths.use("max_pool2d", "fast"):
+            pass
+    with pytest.raises(ValueError, match="unknown op 'pool'"):
+        with paths.use("pool", "phases"):
+            pass
+    xp = np
+    assert paths.choose("max_pool2d", xp, padded_pixels=13 * 13) is pool_planes_last
+    assert paths.choose("max_pool2d", xp, padded_pixels=27 * 27) is pool_phases
+    with paths.use("max_pool2d", "phases"):
+        assert paths.choose("max_pool2d", xp, padded_pixels=13 * 13) is pool_phases
+        with paths.use("max_pool2d", "planes_last"):
+            assert paths.choose("max_pool2d", xp, padded_pixels=27 * 27) is pool_planes_last
+        assert paths.choose("max_pool2d", xp, padded_pixels=27 * 27) is pool_phases
+    assert paths.choose("max_pool2d", xp, padded_pixels=13 * 13) is pool_planes_last
 
 
 # ---------------------------------------------------------------- numerical gradients

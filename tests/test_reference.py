@@ -23,11 +23,12 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import minialex
-import minialex.functions.max_pool2d as max_pool_module
+from minialex.functions._kernels import pool_planes_last
 from minialex import Tensor, functional as F
 from minialex import reference as R
 from minialex.backend import cupy_available
 from minialex.functions import _threads
+from minialex.functions._kernels import paths
 from minialex.gradcheck import numerical_grad
 from test_max_pool2d import forced_path     # how a max_pool2d CPU path is forced
 
@@ -516,14 +517,14 @@ def cpu_threads(n):
     split however small its array (so tiny hypothesis shapes really run on
     two threads, in uneven parts)."""
     before = minialex.get_num_threads()
-    min_size, split = _threads._MIN_SIZE, max_pool_module._PLANES_LAST_SPLIT
+    min_size, split = _threads._MIN_SIZE, pool_planes_last.SPLIT_OUTPUTS
     minialex.set_num_threads(n)
     if n > 1:
-        _threads._MIN_SIZE, max_pool_module._PLANES_LAST_SPLIT = 1, 0
+        _threads._MIN_SIZE, pool_planes_last.SPLIT_OUTPUTS = 1, 0
     try:
         yield
     finally:
-        _threads._MIN_SIZE, max_pool_module._PLANES_LAST_SPLIT = min_size, split
+        _threads._MIN_SIZE, pool_planes_last.SPLIT_OUTPUTS = min_size, split
         minialex.set_num_threads(before)
 
 
@@ -549,10 +550,11 @@ def test_two_threads_really_split_the_passes():
         parallel(record, n, a)
     x = Tensor(np.random.default_rng(8).standard_normal((2, 3, 5, 5)), requires_grad=True)
     with cpu_threads(2), pytest.MonkeyPatch.context() as mp:
-        import minialex.functions.local_response_norm as lrn_module
-        mp.setattr(lrn_module, "_parallel", spy)
-        mp.setattr(max_pool_module, "_parallel", spy)
-        F.max_pool2d(F.local_response_norm(x), 3, 2).sum().backward()
+        from minialex.functions._kernels import lrn_window
+        mp.setattr(lrn_window, "parallel", spy)
+        mp.setattr(pool_planes_last, "parallel", spy)
+        with paths.use("max_pool2d", "planes_last"):
+            F.max_pool2d(F.local_response_norm(x), 3, 2).sum().backward()
     assert sorted(set(parts)) == [(0, 1), (1, 2)]      # each pass: image 0 and image 1 apart
 
 

@@ -66,7 +66,7 @@ def _op(name):
     from minialex import functional as F
     return {"relu": (F.relu, (20, 45, 45)), "lrn": (F.local_response_norm, (20, 45, 45)),
             "max_pool": (lambda t: F.max_pool2d(t, 3, 2), (20, 45, 45)),
-            # 7 x 1100 x 6 x 6 outputs: over max_pool2d's _PLANES_LAST_SPLIT, so split
+            # 7 x 1100 x 6 x 6 outputs: over pool_planes_last.SPLIT_OUTPUTS, so split
             "max_pool_small_maps": (lambda t: F.max_pool2d(t, 3, 2), (1100, 13, 13))}[name]
 
 
@@ -84,8 +84,8 @@ def test_element_wise_passes_give_the_numbers_of_one_thread(name, threads, resto
     x[:, :, :-1:3, :-1:3] = x[:, :, 1::3, 1::3]      # ties inside pooling windows
     assert x.size > _threads._MIN_SIZE
     if name == "max_pool_small_maps":
-        from minialex.functions import max_pool2d
-        assert 7 * shape[0] * 6 * 6 >= max_pool2d._PLANES_LAST_SPLIT
+        from minialex.functions._kernels import pool_planes_last
+        assert 7 * shape[0] * 6 * 6 >= pool_planes_last.SPLIT_OUTPUTS
     minialex.set_num_threads(1)
     y1, g1 = _forward_backward(op, x)
     minialex.set_num_threads(threads)

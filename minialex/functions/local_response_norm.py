@@ -1,64 +1,20 @@
-"""Local response normalization across channels (paper section 3.3)."""
+"""Local response normalization across channels (paper section 3.3).
 
-import numbers
-
-import numpy
+This file is the maths; the sliding window sum over channels is
+:mod:`minialex.functions._kernels.lrn_window` (chosen through
+:mod:`minialex.functions._kernels.paths`).
+"""
 
 from ..autograd import Function
-from ._threads import parallel as _parallel
-from ._utils import check_float
+from ._geometry import check_image_batch, check_lrn
+from ._kernels import paths
 
-# Channels per block of the banded matrix product on the CPU (see ``_band_sum``).
-_BLOCK = 16
+__all__ = ["local_response_norm", "LocalResponseNormFunction", "lrn_arguments"]
 
-
-def _windows(size):
-    """(front, back) of the channel window: channel i sums the squares of
-    channels i - front .. i + back. Odd size: front = back = size // 2 (the
-    paper's, centred). Even size: front = size // 2, back = size // 2 - 1,
-    PyTorch's convention (one more channel before i than after)."""
-    return size // 2, (size - 1) // 2
+lrn_arguments = check_lrn    # the argument checks, shared with nn.LocalResponseNorm
 
 
-def _padded(xp, shape, size, front, dtype):
-    """A zero buffer with ``size - 1`` extra channels, ``front`` of them
-    before the real ones; returns it and the view of the real channels.
-    Channels outside 0..C-1 are the zeros of the clipped window sums."""
-    n, c, h, w = shape
-    buf = xp.empty((n, c + size - 1, h, w), dtype=dtype)
-    buf[:, :front] = 0
-    buf[:, front + c:] = 0
-    return buf, buf[:, front:front + c]
-
-
-def _band_sum(xp, buf, size, scale, out=None):
-    """s_i = scale * sum_{q=0}^{size-1} buf_{i+q} over channels: a sliding
-    sum of ``size`` neighbouring channels, i.e. s = A @ buf with the banded
-    matrix A[i, i+q] = scale (q = 0..size-1), applied at every (n, y, x).
-
-    A dense (C, C+size-1) matrix would waste C/size of its multiply-adds
-    on zeros, so the product runs over blocks of ``_BLOCK`` output channels:
-    block [c0, c1) needs only input channels [c0, c1 + size - 1), and every
-    block uses the same small band matrix. One BLAS call per block (a loop
-    over channel blocks, never over pixels) reads each input about once.
-    On a GPU multiply-adds are cheap and launches are not: one block.
-    """
-    n, cp, h, w = buf.shape
-    c = cp - size + 1
-    b = max(1, min(_BLOCK, c) if xp is numpy else c)
-    rows = xp.arange(b)[:, None]
-    cols = xp.arange(b + size - 1)[None, :]
-    band = ((cols >= rows) & (cols < rows + size)).astype(buf.dtype) * buf.dtype.type(scale)
-    if out is None:
-        out = xp.empty((n, c, h, w), dtype=buf.dtype)
-    src, dst = buf.reshape(n, cp, h * w), out.reshape(n, c, h * w)
-    for c0 in range(0, c, b):
-        m = min(b, c - c0)
-        xp.matmul(band[:m, :m + size - 1], src[:, c0:c0 + m + size - 1], out=dst[:, c0:c0 + m])
-    return out
-
-
-class LocalResponseNorm(Function):
+class LocalResponseNormFunction(Function):
     """b_i = a_i / d_i^beta,  d_i = k + alpha * sum_{j in W(i)} a_j^2
     (paper section 3.3), over channels i at every (n, y, x); W(i) is the
     window i - f .. i + e clipped to 0..C-1, f = size // 2, e = (size-1) // 2.
@@ -73,86 +29,66 @@ class LocalResponseNorm(Function):
       ga_j = sum_i g_i db_i/da_j
            = g_j d_j^-beta - 2 alpha beta a_j * sum_{i in W'(j)} g_i b_i / d_i.
 
-    Forward and backward are the same sliding sum (``_band_sum``), the
-    backward one with the window's front and back swapped (A transposed).
-    Saved for backward: d, d^-beta and b (the input a is kept by the graph).
-    Images are independent, so on the CPU both passes run on parts of the
-    batch at once, one per thread (:mod:`minialex.functions._threads`); each
-    part writes its own slice of the outputs.
+    Forward and backward are the same sliding window sum, the backward one
+    with the window's front and back swapped (W' instead of W). Saved for
+    backward: d, d^-beta and b (the input a is kept by the graph). Images
+    are independent, so both passes run on blocks of images
+    (``over_image_blocks``: cache-sized blocks, split across the CPU
+    threads); each block writes its own slice of the outputs.
     """
 
     def __init__(self, size, alpha, beta, k):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
+    def _forward_images(self, a, d, d_neg_beta, b):
+        """d, d^-beta and b of the images in ``a``, written into the others."""
+        xp, dt = self.device.xp, a.dtype.type
+        front, _ = self.kern.window_extent(self.size)
+        window = self.kern.ChannelWindow(xp, a.shape, a.dtype, self.size, front)
+        xp.multiply(a, a, out=window.inner)            # a_j^2
+        window.sum(self.alpha, out=d)                  # alpha * sum_{j in W(i)} a_j^2
+        d += dt(self.k)                                # d_i
+        xp.power(d, dt(-self.beta), out=d_neg_beta)    # d_i^-beta
+        xp.multiply(a, d_neg_beta, out=b)              # b_i = a_i d_i^-beta
+
+    def _backward_images(self, g, a, d, d_neg_beta, b, ga):
+        """ga, the input gradient of the images in ``g``, written in place."""
+        xp = self.device.xp
+        _, back = self.kern.window_extent(self.size)
+        window = self.kern.ChannelWindow(xp, g.shape, g.dtype, self.size, back)  # W'
+        xp.multiply(g, b, out=window.inner)
+        xp.divide(window.inner, d, out=window.inner)   # g_i b_i / d_i
+        window.sum(-2.0 * self.alpha * self.beta, out=ga)   # -2 alpha beta sum_{i in W'(j)} ...
+        ga *= a                                        # ... times a_j
+        xp.multiply(g, d_neg_beta, out=window.inner)   # g_j d_j^-beta (the buffer is free again)
+        ga += window.inner
+
     def forward(self, a):
         xp = self.device.xp
-        a = xp.ascontiguousarray(a)       # parts must be contiguous (see _band_sum)
-        d, r, b = xp.empty_like(a), xp.empty_like(a), xp.empty_like(a)
+        self.kern = paths.choose("local_response_norm", xp)
+        a = xp.ascontiguousarray(a)       # the image blocks must be contiguous
+        d, d_neg_beta, b = xp.empty_like(a), xp.empty_like(a), xp.empty_like(a)
 
         def work(lo, hi):                 # images lo..hi-1
-            self._forward(xp, a[lo:hi], d[lo:hi], r[lo:hi], b[lo:hi])
-        _parallel(work, a.shape[0], a)
+            self._forward_images(a[lo:hi], d[lo:hi], d_neg_beta[lo:hi], b[lo:hi])
+        self.kern.over_image_blocks(work, a)
         if self.needs_input_grad[0]:
-            self.a, self.d, self.r, self.b = a, d, r, b
+            self.a, self.d, self.d_neg_beta, self.b = a, d, d_neg_beta, b
         return b
 
-    def _forward(self, xp, a, d, r, b):
-        """d, d^-beta and b of the images in ``a``, written into d, r, b."""
-        dt = a.dtype.type
-        front, _ = _windows(self.size)
-        buf, mid = _padded(xp, a.shape, self.size, front, a.dtype)
-        xp.multiply(a, a, out=mid)                        # a_j^2
-        _band_sum(xp, buf, self.size, self.alpha, out=d)  # alpha * sum a_j^2
-        d += dt(self.k)
-        xp.power(d, dt(-self.beta), out=r)                # d^-beta
-        xp.multiply(a, r, out=b)
-
     def backward(self, g):
+        """ga_j = g_j d_j^-beta - 2 alpha beta a_j sum_{i in W'(j)} g_i b_i / d_i
+        (derived in the class docstring), block of images by block."""
         xp = self.device.xp
         g = xp.ascontiguousarray(g)
         ga = xp.empty_like(g)
 
         def work(lo, hi):                 # images lo..hi-1
             s = slice(lo, hi)
-            self._backward(xp, g[s], self.a[s], self.d[s], self.r[s], self.b[s], ga[s])
-        _parallel(work, g.shape[0], g)
+            self._backward_images(g[s], self.a[s], self.d[s], self.d_neg_beta[s], self.b[s],
+                                  ga[s])
+        self.kern.over_image_blocks(work, g)
         return ga
-
-    def _backward(self, xp, g, a, d, r, b, ga):
-        """The input gradient of the images in ``g``, written into ga."""
-        _, back = _windows(self.size)
-        buf, mid = _padded(xp, g.shape, self.size, back, g.dtype)  # transposed window
-        xp.multiply(g, b, out=mid)
-        xp.divide(mid, d, out=mid)                   # g_i b_i / d_i
-        _band_sum(xp, buf, self.size, -2.0 * self.alpha * self.beta, out=ga)
-        ga *= a                                      # the cross-channel part
-        xp.multiply(g, r, out=mid)                   # buf is free again: g_j d_j^-beta
-        ga += mid
-
-
-def _check_number(name, value, ok, rule):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"local_response_norm: {name}={value!r} is not a real number; "
-                        f"{name} must be {rule}")
-    if not ok(value):
-        raise ValueError(f"local_response_norm: {name}={value!r} is invalid; {name} must be {rule}")
-
-
-def lrn_arguments(size, alpha, beta, k):
-    """Check local_response_norm's arguments (TypeError for a wrong type,
-    ValueError for a value out of range; the message names it)."""
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-        raise TypeError(f"local_response_norm: size={size!r} is not an int; size must be an "
-                        "integer >= 1 (the paper uses 5)")
-    if size < 1:
-        raise ValueError(f"local_response_norm: size={size!r} is invalid; size must be an "
-                         "integer >= 1 (the paper uses 5)")
-    _check_number("alpha", alpha, lambda v: 0 <= v < float("inf"),
-                  "a finite real number >= 0 (the paper uses 1e-4)")
-    _check_number("beta", beta, lambda v: abs(v) < float("inf"),
-                  "a finite real number (the paper uses 0.75)")
-    _check_number("k", k, lambda v: 0 < v < float("inf"),
-                  "a finite real number > 0 so k + alpha*sum stays positive (the paper uses 2)")
 
 
 def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
@@ -182,11 +118,13 @@ def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     in general ``alpha_torch = alpha_ours * size`` and
     ``alpha_ours = alpha_torch / size`` (size, beta and k are the same).
 
-    Gradient: in closed form, derived in :class:`LocalResponseNorm`; it uses
+    Gradient: in closed form, derived in :class:`LocalResponseNormFunction`; it uses
     the transposed window (i - (size-1)//2 .. i + size//2), which differs
-    from the forward window for even sizes. The window sums are banded
-    matrix products (no cumulative-sum differences, so no float32
-    cancellation).
+    from the forward window for even sizes. The window sums add the
+    window's channels only (no band-matrix zeros, no cumulative-sum
+    differences), so a non-finite or huge input value reaches only the
+    channels whose window holds it: i - (size-1)//2 .. i + size//2 forward,
+    and the transposed window of those in the gradient.
 
     Raises:
         ValueError: x is not 4-D; size < 1; alpha < 0 or not finite; k <= 0
@@ -198,9 +136,6 @@ def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     Source: Krizhevsky et al. 2012, section 3.3 (k = 2, n = 5,
     alpha = 1e-4, beta = 0.75, applied after the ReLU of conv1 and conv2).
     """
-    if x.ndim != 4:
-        raise ValueError(f"local_response_norm expects x of shape (N, C, H, W), got shape "
-                         f"{tuple(x.shape)}; add the missing axes with reshape")
-    check_float("local_response_norm", x=x)
-    lrn_arguments(size, alpha, beta, k)
-    return LocalResponseNorm(int(size), float(alpha), float(beta), float(k))(x)
+    check_image_batch(x, "local_response_norm")
+    check_lrn(size, alpha, beta, k)
+    return LocalResponseNormFunction(int(size), float(alpha), float(beta), float(k))(x)

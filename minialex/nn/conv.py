@@ -4,7 +4,8 @@ import math
 
 import numpy
 
-from ..functions.conv2d import _pair, conv2d
+from ..functions._geometry import pair as _pair
+from ..functions.conv2d import conv2d
 from ..random import default_generator
 from .module import Module, Parameter
 
@@ -59,8 +60,9 @@ class Conv2d(Module):
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
             if v % groups:
                 raise ValueError(f"Conv2d: {name}={v} is not divisible by groups={groups}")
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
+        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = _pair(stride, "stride", "Conv2d")
+        self.padding = _pair(padding, "padding", "Conv2d")
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(f"Conv2d: need kernel_size >= 1, stride >= 1, padding >= 0; got "
                              f"kernel_size={self.kernel_size}, stride={self.stride}, "

@@ -1,0 +1,12 @@
+"""The machinery behind conv2d, max_pool2d and local_response_norm: how
+their maths (in ``minialex/functions/<op>.py``) is made fast. One module
+per implementation ("path"), each opening with why it is faster and the
+measurement that justified it; :mod:`.paths` is the table that says which
+path runs when.
+
+- :mod:`.paths`: the path table, ``paths.choose`` and ``paths.use``.
+- :mod:`.im2col_cpu`: conv2d's im2col/col2im on an image-last layout.
+- :mod:`.pool_phases`, :mod:`.pool_planes_last`: max-pooling's two CPU
+  forward paths; :mod:`.pool_scatter`: its backward (one scatter-add).
+- :mod:`.lrn_window`: LRN's sliding window sums over channels.
+"""

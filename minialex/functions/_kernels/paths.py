@@ -1,0 +1,127 @@
+"""Which implementation ("path") each op runs: one explicit table.
+
+Every fast op has one or more paths, each a module of ``_kernels`` with the
+same small interface, and one rule that picks a path from the array module
+and the input's size. The table below is the whole story; nothing else in
+minialex picks a path. Tests and benchmarks force a path with
+
+    with paths.use("max_pool2d", "planes_last"):
+        ...                                  # every max_pool2d call in here
+
+(thread-safe enough for tests: the choice is global while the block runs).
+
+============== ============= ====== =========================================
+op             path          arrays chosen by default when
+============== ============= ====== =========================================
+conv2d         chwn_slices   any    NumPy arrays
+conv2d         cuda_kernels  CuPy   CuPy arrays
+max_pool2d     phases        any    NumPy, padded map over 400 pixels
+max_pool2d     planes_last   any    NumPy, padded map up to 400 pixels
+                                    (AlexNet's 13x13 and 6x6 maps)
+max_pool2d     cuda_kernels  CuPy   CuPy arrays
+local_resp...  window_slices any    NumPy arrays
+local_resp...  cuda_kernels  CuPy   CuPy arrays
+============== ============= ====== =========================================
+
+"any" paths are plain array code and run on NumPy or CuPy (forced with
+``use``, they run on CuPy arrays too: tests/test_gpu.py compares the two
+on a GPU); the ``cuda_kernels`` paths are CUDA kernels (``*_cuda.py``,
+compiled by CuPy) and need CuPy arrays. They have not run on a GPU yet;
+should one misbehave, ``use(op, "<array path>")`` is the way around it.
+"""
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy
+
+__all__ = ["Path", "TABLE", "choose", "use"]
+
+
+@dataclass(frozen=True)
+class Path:
+    """One implementation of an op: its name, the module that holds it
+    (relative to ``minialex.functions._kernels``), and whether it needs
+    CuPy arrays (``cupy_only``) or runs on any array module."""
+    name: str
+    module: str
+    cupy_only: bool = False
+
+
+TABLE = {
+    "conv2d": (Path("chwn_slices", "im2col_cpu"), Path("cuda_kernels", "im2col_cuda", True)),
+    "max_pool2d": (Path("phases", "pool_phases"), Path("planes_last", "pool_planes_last"),
+                   Path("cuda_kernels", "pool_cuda", True)),
+    "local_response_norm": (Path("window_slices", "lrn_window"),
+                            Path("cuda_kernels", "lrn_cuda", True)),
+}
+
+# Max-pooling's planes-last path takes padded maps up to this many pixels
+# (Hp*Wp), e.g. AlexNet's 13x13 and 6x6 maps. Measured fwd+bwd at batch 128
+# on 2 cores: 30-50% faster than the phase split on 6x6 maps, 5-10% on
+# 13x13; on 27x27 maps the phase split was 5-8% faster and within 5% on
+# 28x28 (commit f0858c3), hence the limit between 13x13 (225) and 27x27.
+PLANES_LAST_MAX_PIXELS = 400
+
+_forced = {}                 # op -> path name, while a ``use`` block runs
+
+
+def _path(op, name):
+    for path in TABLE[op]:
+        if path.name == name:
+            return path
+    raise ValueError(f"paths: {op} has no path {name!r}; its paths are "
+                     f"{[p.name for p in TABLE[op]]}")
+
+
+def _default(op, xp, padded_pixels):
+    if xp is not numpy:
+        return "cuda_kernels"
+    if op == "conv2d":
+        return "chwn_slices"
+    if op == "local_response_norm":
+        return "window_slices"
+    if padded_pixels <= PLANES_LAST_MAX_PIXELS:
+        return "planes_last"
+    return "phases"
+
+
+def choose(op, xp, padded_pixels=0):
+    """The module implementing ``op`` for arrays of module ``xp``: the
+    forced path inside a :func:`use` block, else the table's rule
+    (``padded_pixels``, Hp*Wp, matters only to max_pool2d). Raises
+    ValueError if a forced CuPy-only path meets NumPy arrays."""
+    name = _forced.get(op) or _default(op, xp, padded_pixels)
+    path = _path(op, name)
+    if path.cupy_only and xp is numpy:
+        raise ValueError(f"paths: {op}'s path {name!r} needs CuPy arrays, got NumPy ones; "
+                         "force it only around GPU code")
+    return _load(path.module)
+
+
+_modules = {}
+
+
+def _load(module):
+    if module not in _modules:
+        import importlib
+        _modules[module] = importlib.import_module(f"{__package__}.{module}")
+    return _modules[module]
+
+
+@contextlib.contextmanager
+def use(op, name):
+    """Run every call of ``op`` inside the block on path ``name`` (one of
+    ``TABLE[op]``), whatever the input; the previous choice comes back after."""
+    if op not in TABLE:
+        raise ValueError(f"paths.use: unknown op {op!r}; the ops are {sorted(TABLE)}")
+    _path(op, name)
+    old = _forced.get(op)
+    _forced[op] = name
+    try:
+        yield
+    finally:
+        if old is None:
+            _forced.pop(op, None)
+        else:
+            _forced[op] = old
