@@ -156,7 +156,7 @@ def test_whole_ops_on_the_kernels_equal_the_default_paths(op, monkeypatch):
                                 else real(o, xp, **kw))
         ts = [minialex.Tensor(a, requires_grad=True) for a in arrays]
         y = fn(*ts)
-        y.backward(np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape))
+        y.backward(np.linspace(-1, 1, y.numel(), dtype=np.float32).reshape(y.shape))
         results.append([y.data] + [t.grad for t in ts])
     for got, want in zip(results[1], results[0]):
         np.testing.assert_array_equal(got, want)
