@@ -182,6 +182,8 @@ RESUME_FLAGS = RUNTIME_KEYS + ("epochs",)
 def main(argv=None):
     args = parse_args(argv)
     rank, world = dist.init() if args.distributed else (0, 1)
+    if world > 1:
+        dist.share_cpu_threads()     # N ranks on one machine: each its share of the cores
     say = print if rank == 0 else (lambda *a, **k: None)
     if args.batch_size % world:
         sys.exit(f"--batch-size {args.batch_size} does not split evenly over {world} ranks; "

@@ -40,7 +40,7 @@ from .autograd import queue_callback
 from .nn.module import Module
 
 __all__ = ["DistributedError", "init", "is_initialized", "rank", "world_size", "local_rank",
-           "barrier", "all_reduce", "broadcast_parameters", "broadcast_optimizer_state",
+           "share_cpu_threads", "barrier", "all_reduce", "broadcast_parameters", "broadcast_optimizer_state",
            "broadcast_object", "DistributedDataParallel", "abort_on_error"]
 
 log = logging.getLogger("minialex.distributed")
@@ -98,6 +98,30 @@ def world_size():
 def local_rank():
     """Index among the ranks on this machine: the GPU a rank should use."""
     return _world["local_rank"] if _world else 0
+
+
+def share_cpu_threads():
+    """Give each rank on this machine its share of the cores, so N ranks
+    do not run N x (all cores) threads: minialex's own passes
+    (``set_num_threads``) and, through threadpoolctl, the BLAS. A setting
+    the user made (``MINIALEX_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` or
+    ``OMP_NUM_THREADS``) is kept. Returns the threads per rank."""
+    import os
+    from .functions._threads import set_num_threads, get_num_threads
+    if _world is None or _world["local_size"] == 1:
+        return get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    share = max(1, (cores or 1) // _world["local_size"])
+    if not os.environ.get("MINIALEX_NUM_THREADS"):
+        set_num_threads(share)
+    if not (os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")):
+        try:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(share, user_api="blas")
+        except ImportError:
+            log.info("threadpoolctl not installed: BLAS keeps its own thread count; set "
+                     "OPENBLAS_NUM_THREADS=%d", share)
+    return share
 
 
 def _comm():

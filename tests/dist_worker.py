@@ -64,9 +64,21 @@ def fail(out):
         dist.barrier()
 
 
+def threads(out):
+    """Two ranks on this machine: each gets its share of the cores."""
+    import os
+    import threadpoolctl
+    dist.init()
+    share = dist.share_cpu_threads()
+    blas = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    if dist.rank() == 0:
+        cores = len(os.sched_getaffinity(0))
+        np.savez(out, share=share, cores=cores, blas=blas, minialex=minialex.get_num_threads())
+
+
 if __name__ == "__main__":
     scenario, out = sys.argv[1], sys.argv[2]
     {"equivalence": equivalence,
      "equivalence_no_overlap": lambda o: equivalence(o, overlap=False),
      "equivalence_one_bucket": lambda o: equivalence(o, bucket_mb=64),
-     "broadcast": broadcast, "fail": fail}[scenario](out)
+     "broadcast": broadcast, "fail": fail, "threads": threads}[scenario](out)

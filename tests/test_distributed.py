@@ -199,3 +199,18 @@ def test_uneven_global_batch_is_refused(tmp_path):
                     "127", "--data", tmp_path, "--no-progress", timeout=60)
     assert out.returncode != 0
     assert "does not split evenly over 2 ranks" in out.stderr
+
+
+def test_ranks_share_the_cores(tmp_path):
+    pytest.importorskip("threadpoolctl", reason="pip install -e '.[dist]'")
+    env_keys = ("MINIALEX_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    saved = {k: os.environ.pop(k, None) for k in env_keys}
+    try:
+        out, _ = launch(2, WORKER, "threads", tmp_path / "t.npz")
+    finally:
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = np.load(tmp_path / "t.npz")
+    want = max(1, int(got["cores"]) // 2)
+    assert int(got["share"]) == want and int(got["minialex"]) == want
+    assert all(int(b) == want for b in got["blas"])
