@@ -186,7 +186,9 @@ def backward(root, grad, retain_graph=False):
     uses = _hooked_leaf_uses(root) if _hooked_leaves else None
     pending, heap, order = {}, [], itertools.count()
 
-    def add_grad(x, gx):                # dL/dx += gx for a non-leaf x
+    def add_grad(x, gx):
+        """dL/dx += gx for a non-leaf x: add gx into the pending slot of
+        x's creator, scheduling the creator on its first gradient."""
         fn = x.creator
         if fn not in pending:           # first gradient for fn: schedule it
             pending[fn] = [None] * len(fn.output_meta)
