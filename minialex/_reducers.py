@@ -43,6 +43,8 @@ class _Bucket:
         self.request = None
 
     def slices(self):
+        """Yield ``(param, flat)``: each parameter with its 1-D view of the
+        buffer (its ``size`` numbers, in bucket order)."""
         for p, a, b in zip(self.params, self.offsets[:-1], self.offsets[1:]):
             yield p, self.buffer[a:b]
 
@@ -75,10 +77,14 @@ class Reducer:
         self.bucket_of = {id(p): b for b in self.buckets for p in b.params}
 
     def buffer_module(self):
+        """The array module the bucket buffers live in: NumPy (host memory)."""
         return numpy
 
     # --- the sweep calls ready() per final gradient, then finish() once
     def ready(self, p):
+        """Called once the gradient of ``p`` is final in this sweep: count it
+        in its bucket, start the bucket's reduction when it is the last one
+        (if ``overlap``), and let MPI progress the outstanding ones."""
         bucket = self.bucket_of[id(p)]
         bucket.pending -= 1
         if self.overlap and bucket.pending == 0:
@@ -86,6 +92,9 @@ class Reducer:
         self.poke()
 
     def finish(self):
+        """End of the sweep: launch the buckets not yet started, wait for all,
+        and write the averaged gradients back into each ``p.grad`` (a
+        parameter with no local gradient counts as zeros and gets one)."""
         start = time.perf_counter()
         for bucket in self.buckets:           # unused parameters, or overlap off
             if bucket.request is None:
@@ -99,6 +108,8 @@ class Reducer:
 
     # --- transport: host buffers and MPI
     def launch(self, bucket):
+        """Copy the bucket's gradients into its buffer, divide by the number
+        of ranks and start a non-blocking in-place ``Iallreduce`` (sum)."""
         from mpi4py import MPI
         for p, flat in bucket.slices():
             self.read(p, flat)
@@ -106,16 +117,19 @@ class Reducer:
         bucket.request = self.comm.Iallreduce(MPI.IN_PLACE, bucket.buffer, op=MPI.SUM)
 
     def poke(self):
+        """``Testall`` on the outstanding requests, so MPI makes progress."""
         from mpi4py import MPI
         requests = [b.request for b in self.buckets if b.request is not None]
         if requests:
             MPI.Request.Testall(requests)
 
     def wait(self):
+        """Block until every bucket's reduction has completed (``Waitall``)."""
         from mpi4py import MPI
         MPI.Request.Waitall([b.request for b in self.buckets])
 
     def read(self, p, flat):
+        """Copy ``p.grad`` (zeros if None; from the GPU if there) into ``flat``."""
         if p.grad is None:
             flat[...] = 0
         elif p.device.type == "cuda":
@@ -125,6 +139,7 @@ class Reducer:
             flat[...] = p.grad.ravel()
 
     def write_back(self, p, flat):
+        """Copy the averaged ``flat`` back into ``p.grad`` on p's device."""
         value = flat.reshape(p.shape)
         if p.grad is None:
             p.grad = p.device.put(value.copy())
@@ -154,9 +169,12 @@ class NcclReducer(Reducer):
             super().__init__(params, comm, size, bucket_cap_mb)
 
     def buffer_module(self):
+        """CuPy: the buffers live on the rank's GPU."""
         return self.cupy
 
     def launch(self, bucket):
+        """Fill and scale the GPU buffer, then queue NCCL's in-place
+        ``allReduce`` (sum) on the side stream, after the current stream's work."""
         nccl = self.nccl
         with self.device:
             for p, flat in bucket.slices():
@@ -170,19 +188,23 @@ class NcclReducer(Reducer):
             bucket.request = True
 
     def poke(self):
+        """Nothing to do: the CUDA stream progresses by itself."""
         pass
 
     def wait(self):
+        """Block until the NCCL stream has finished every bucket."""
         with self.device:
             self.stream.synchronize()
 
     def read(self, p, flat):
+        """Copy ``p.grad`` (zeros if None) into ``flat``, GPU to GPU."""
         if p.grad is None:
             flat[...] = 0
         else:
             flat[...] = p.grad.ravel()
 
     def write_back(self, p, flat):
+        """Copy the averaged ``flat`` back into ``p.grad`` (a new array if None)."""
         value = flat.reshape(p.shape)
         if p.grad is None:
             p.grad = value.copy()

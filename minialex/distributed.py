@@ -82,6 +82,7 @@ def init():
 
 
 def is_initialized():
+    """True once :func:`init` has run in this process."""
     return _world is not None
 
 
@@ -275,6 +276,8 @@ class DistributedDataParallel(Module):
                      world_size(), len(self._reducer.buckets), self.backend)
 
     def forward(self, *args, **kwargs):
+        """Call the wrapped module; the gradients are averaged over the ranks
+        during the following backward (unless inside :meth:`no_sync`)."""
         return self.module(*args, **kwargs)
 
     def _grad_ready(self, p):
@@ -302,11 +305,14 @@ class DistributedDataParallel(Module):
     # the wrapper's state is the wrapped module's (checkpoints stay loadable
     # into a plain model)
     def state_dict(self):
+        """The wrapped module's state dict (same keys, no ``module.`` prefix)."""
         return self.module.state_dict()
 
     def load_state_dict(self, state_dict):
+        """Load into the wrapped module (see :meth:`Module.load_state_dict`)."""
         return self.module.load_state_dict(state_dict)
 
     @property
     def config(self):
+        """The wrapped model's ``config`` dict, or None if it has none."""
         return getattr(self.module, "config", None)

@@ -74,6 +74,13 @@ class Function:
     """One differentiable operation: subclass it and write ``forward`` and
     ``backward``.
 
+    The maths every subclass implements is one step of the chain rule.
+    For y = f(x) inside a loss L, the engine hands ``backward`` the upstream
+    gradient dL/dy and wants dL/dx back:
+        dL/dx_i = sum_j dL/dy_j * dy_j/dx_i
+    (a vector-Jacobian product: never form the Jacobian dy/dx, compute its
+    product with dL/dy directly). E.g. for y = a * b, dL/da = dL/dy * b.
+
     ``forward(self, *xs)`` receives the input *arrays* (``xs[i]`` is
     ``inputs[i].data``) and returns one array or a tuple of arrays. Save
     whatever ``backward`` needs on ``self``.
@@ -140,9 +147,14 @@ class Function:
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def forward(self, *xs):
+        """Input arrays (NumPy or CuPy) -> one output array or a tuple of
+        them. Subclasses must override it; raises NotImplementedError."""
         raise NotImplementedError(f"{type(self).__name__} must define forward")
 
     def backward(self, *gys):
+        """dL/dy, one array per output (each of its output's shape and
+        dtype) -> dL/dx, one array (or None) per input, each of its input's
+        shape. Subclasses must override it; raises NotImplementedError."""
         raise NotImplementedError(f"{type(self).__name__} must define backward")
 
 
@@ -174,7 +186,9 @@ def backward(root, grad, retain_graph=False):
     uses = _hooked_leaf_uses(root) if _hooked_leaves else None
     pending, heap, order = {}, [], itertools.count()
 
-    def add_grad(x, gx):                # dL/dx += gx for a non-leaf x
+    def add_grad(x, gx):
+        """dL/dx += gx for a non-leaf x: add gx into the pending slot of
+        x's creator, scheduling the creator on its first gradient."""
         fn = x.creator
         if fn not in pending:           # first gradient for fn: schedule it
             pending[fn] = [None] * len(fn.output_meta)

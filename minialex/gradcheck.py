@@ -80,6 +80,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         host = x.numpy().copy()
 
         def F():
+            """The scalar sum(w * fn(inputs)) at x's current ``host`` values."""
             x.data = x.device.put(host)
             with no_grad():  # only values are needed: build no graph
                 out = fn(*inputs)

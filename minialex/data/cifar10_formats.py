@@ -114,6 +114,12 @@ class RestrictedUnpickler(pickle.Unpickler):
     })
 
     def find_class(self, module: str, name: str):
+        """The global ``module.name`` if it is in ``ALLOWED`` (mapping NumPy 1's
+        ``numpy.core`` to NumPy 2's ``numpy._core``).
+
+        Raises:
+            RefusedGlobalError: any other global (the file is not a CIFAR-10 batch).
+        """
         if (module, name) not in self.ALLOWED:
             raise RefusedGlobalError(
                 f"refusing to load global {module}.{name}: a CIFAR-10 batch holds only NumPy "
@@ -204,8 +210,12 @@ def read_python_release(folder: str | os.PathLike):
 
 
 def has_binary_release(folder: Path) -> bool:
+    """True if ``folder`` holds all six files of the binary release
+    (``data_batch_1.bin`` .. ``data_batch_5.bin``, ``test_batch.bin``)."""
     return all((folder / f).is_file() for f in (*BINARY_TRAIN_FILES, BINARY_TEST_FILE))
 
 
 def has_python_release(folder: Path) -> bool:
+    """True if ``folder`` holds all six pickled batches of the Python release
+    (``data_batch_1`` .. ``data_batch_5``, ``test_batch``)."""
     return all((folder / f).is_file() for f in (*PYTHON_TRAIN_FILES, PYTHON_TEST_FILE))

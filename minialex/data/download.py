@@ -62,20 +62,25 @@ class _Progress:
 
     @property
     def total(self):
+        """The bar's total in bytes (the announced size, else the expected one)."""
         return self._bar.total
 
     @total.setter
     def total(self, value):
+        """pooch announces the server's length (0 when unknown)."""
         self.announced = int(value) if value else None      # pooch sets 0 when unknown
         self._bar.total = self.announced if self.announced is not None else self._size
 
     def update(self, n):
+        """Advance the bar by ``n`` bytes."""
         self._bar.update(n)
 
     def reset(self):
+        """Set the bar back to 0 (pooch does so at the end, then ``update(total)``)."""
         self._bar.reset(total=self._bar.total)
 
     def close(self):
+        """Close the tqdm bar."""
         self._bar.close()
 
 
@@ -170,6 +175,7 @@ def _pooch_logging(quiet: bool):
     not ``setLevel``: pooch's logger is outside logging's manager, so a new
     level would not reach its cached ``isEnabledFor``."""
     def keep(record: logging.LogRecord) -> bool:
+        """False for the records to drop (see above)."""
         return not quiet and not str(record.msg).startswith("SHA256 hash of downloaded file")
 
     import pooch

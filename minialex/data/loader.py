@@ -132,6 +132,7 @@ class DataLoader:
         return {"seed": self.seed, "epoch": self.epoch}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s seed and epoch (start of that epoch)."""
         self.seed = int(state["seed"])
         self.set_epoch(state["epoch"])
 
@@ -184,6 +185,7 @@ def _produce(batches, q: queue.Queue, stop: threading.Event) -> None:
     iterator be collected and closed."""
 
     def put(item) -> bool:
+        """Put ``item`` on ``q``, retrying while full; False once ``stop`` is set."""
         while not stop.is_set():
             try:
                 q.put(item, timeout=0.05)

@@ -70,15 +70,20 @@ class SampleRNG:
         return np.stack(rows).reshape(size)
 
     def integers(self, low, high=None, size=None):
+        """As ``Generator.integers`` (int64 in [low, high)), row b from sample
+        b's stream; ``size`` must start with the batch size B."""
         return self._draw("integers", size, (low, high))
 
     def random(self, size=None):
+        """As ``Generator.random``: float64 in [0, 1), one row per sample."""
         return self._draw("random", size, ())
 
     def uniform(self, low=0.0, high=1.0, size=None):
+        """As ``Generator.uniform``: float64 in [low, high), one row per sample."""
         return self._draw("uniform", size, (low, high))
 
     def normal(self, loc=0.0, scale=1.0, size=None):
+        """As ``Generator.normal``: float64 N(loc, scale^2), one row per sample."""
         return self._draw("normal", size, (loc, scale))
 
     def __repr__(self) -> str:

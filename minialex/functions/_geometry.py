@@ -52,6 +52,7 @@ class PoolWindow:
         (self.ph, self.pw), (self.oh, self.ow) = padding, out_size
 
     def padded_size(self, h, w):
+        """(Hp, Wp) of xpad for an input of h rows and w columns (see above)."""
         return (max(self.sh * (self.oh - 1) + self.kh, h + self.ph),
                 max(self.sw * (self.ow - 1) + self.kw, w + self.pw))
 

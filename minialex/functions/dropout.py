@@ -20,6 +20,8 @@ class Dropout(Function):
         self.p, self.generator = p, generator
 
     def forward(self, x):
+        """x (any shape, float) -> x * m / (1 - p) in x's dtype; draws the
+        mask from ``generator`` (uniform float32 >= p) and saves it."""
         rng = self.generator or _random.default_generator()
         keep = rng.random(x.shape, dtype="float32") >= self.p
         scale = x.dtype.type(1.0 / (1.0 - self.p))
@@ -28,6 +30,7 @@ class Dropout(Function):
         return x * self.mask
 
     def backward(self, gy):
+        """dL/dy -> dL/dx = dL/dy * m / (1 - p), the forward's mask."""
         return gy * self.mask
 
 

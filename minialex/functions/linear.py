@@ -16,6 +16,7 @@ class Linear(Function):
     returns_new_arrays = True    # three fresh products/sums: weights take them as .grad
 
     def forward(self, x, W, b=None):
+        """x (N, in), W (out, in), b (out,) or None -> y (N, out); saves x, W."""
         self.x, self.W = x, W
         y = x @ W.T
         if b is not None:
@@ -23,6 +24,8 @@ class Linear(Function):
         return y
 
     def backward(self, gy):
+        """gy (N, out) -> (gx (N, in), gW (out, in)[, gb (out,)]), None for
+        x or W where not needed; gb only when a bias was given."""
         gx = gy @ self.W if self.needs_input_grad[0] else None
         gW = gy.T @ self.x if self.needs_input_grad[1] else None
         if len(self.needs_input_grad) == 3:

@@ -64,12 +64,15 @@ class LocalResponseNormFunction(Function):
         ga += window.inner
 
     def forward(self, a):
+        """a (N, C, H, W) float -> b, same shape and dtype; saves d, d^-beta,
+        b (and a) when a gradient is needed."""
         xp = self.device.xp
         self.kern = paths.choose("local_response_norm", xp)
         a = xp.ascontiguousarray(a)       # the image blocks must be contiguous
         d, d_neg_beta, b = xp.empty_like(a), xp.empty_like(a), xp.empty_like(a)
 
-        def work(lo, hi):                 # images lo..hi-1
+        def work(lo, hi):
+            """The forward of images lo..hi-1 (one block)."""
             self._forward_images(a[lo:hi], d[lo:hi], d_neg_beta[lo:hi], b[lo:hi])
         self.kern.over_image_blocks(work, a)
         if self.needs_input_grad[0]:
@@ -83,7 +86,8 @@ class LocalResponseNormFunction(Function):
         g = xp.ascontiguousarray(g)
         ga = xp.empty_like(g)
 
-        def work(lo, hi):                 # images lo..hi-1
+        def work(lo, hi):
+            """The backward of images lo..hi-1 (one block)."""
             s = slice(lo, hi)
             self._backward_images(g[s], self.a[s], self.d[s], self.d_neg_beta[s], self.b[s],
                                   ga[s])

@@ -18,6 +18,8 @@ class MatMul(Function):
     """
 
     def forward(self, a, b):
+        """a (..., n, k), b (..., k, m) -> a @ b (..., n, m); saves a, b.
+        Raises ValueError for a 0-d operand or inner sizes that differ."""
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("matmul needs operands of at least 1 dimension; "
                              f"got shapes {a.shape} and {b.shape} (use * for scalars)")
@@ -28,6 +30,8 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, gy):
+        """gy of y's shape -> (ga, gb) of a's and b's shapes (None where not
+        needed); 1-D operands get their dropped axis back first."""
         a, b = self.a, self.b
         a2 = a[None, :] if a.ndim == 1 else a          # (1, k)
         b2 = b[:, None] if b.ndim == 1 else b          # (k, 1)

@@ -40,6 +40,8 @@ class MaxPool2dFunction(Function):
         self.window = window
 
     def forward(self, x):
+        """x (N, C, H, W) float -> y (N, C, OH, OW), same dtype; saves the
+        argmax codes (and x's shape) when a gradient is needed."""
         xp, track = self.device.xp, self.needs_input_grad[0]
         hp, wp = self.window.padded_size(*x.shape[2:])
         self.kern = paths.choose("max_pool2d", xp, padded_pixels=hp * wp)

@@ -8,8 +8,11 @@ class Pad(Function):
     added on each side of axis d.
 
     Derivation: every y element is either an x element (slope 1) or the
-    constant (no dependence on x), so gx is gy with the border cut off:
-    gx = gy[before_0 : before_0 + n_0, before_1 : ..., ...].
+    constant (no dependence on x), so dL/dx is dL/dy with the border cut
+    off, the inverse layout of padding:
+        dL/dx = dL/dy[before_0 : before_0 + n_0, before_1 : before_1 + n_1, ...],
+    with n_d = x.shape[d]. The border's gradient goes nowhere: ``value`` is
+    a constant, not a parameter.
     """
 
     def __init__(self, widths, value):
@@ -21,7 +24,7 @@ class Pad(Function):
         return self.device.xp.pad(x, self.widths, mode="constant", constant_values=self.value)
 
     def backward(self, gy):
-        """gx = gy without the border."""
+        """dL/dy of the padded shape -> dL/dx of x's shape (a copy, not a view)."""
         index = tuple(slice(b, b + n) for (b, _), n in zip(self.widths, self.in_shape))
         return gy[index].copy()
 

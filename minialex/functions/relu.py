@@ -15,23 +15,27 @@ class ReLU(Function):
     """
 
     def forward(self, x):
+        """x (any shape, float) -> y = max(0, x), a new array; saves y."""
         xp = self.device.xp
         x = xp.ascontiguousarray(x)
         self.y = xp.empty_like(x)
         xf, yf = x.reshape(-1), self.y.reshape(-1)
 
-        def work(lo, hi):                   # numbers lo..hi-1
+        def work(lo, hi):
+            """y = max(0, x) on the flat numbers lo..hi-1 (one thread's share)."""
             xp.maximum(xf[lo:hi], 0, out=yf[lo:hi])
         _parallel(work, xf.size, x)
         return self.y
 
     def backward(self, gy):
+        """dL/dy -> dL/dx = dL/dy * [y > 0], a new array of y's shape."""
         xp = self.device.xp
         gy = xp.ascontiguousarray(gy)
         gx = xp.empty_like(gy)
         gyf, yf, gxf = gy.reshape(-1), self.y.reshape(-1), gx.reshape(-1)
 
-        def work(lo, hi):                   # numbers lo..hi-1
+        def work(lo, hi):
+            """dL/dx = dL/dy * [y > 0] on the flat numbers lo..hi-1."""
             xp.multiply(gyf[lo:hi], yf[lo:hi] > 0, out=gxf[lo:hi])
         _parallel(work, gyf.size, gy)
         return gx

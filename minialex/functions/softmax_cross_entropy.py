@@ -28,11 +28,13 @@ class LogSoftmax(Function):
     """
 
     def forward(self, z):
+        """z (..., C) float -> log_softmax(z), same shape and dtype; saves it."""
         xp = self.device.xp
         self.y = _log_softmax(xp, z)
         return self.y
 
     def backward(self, gy):
+        """dL/dy (..., C) -> dL/dz = dL/dy - exp(y) * sum_i dL/dy_i."""
         xp = self.device.xp
         return gy - xp.exp(self.y) * gy.sum(axis=-1, keepdims=True)
 
@@ -57,6 +59,7 @@ class SoftmaxCrossEntropy(Function):
         self.t, self.eps = target, label_smoothing
 
     def forward(self, z):
+        """z (N, C) logits -> the 0-d mean loss in z's dtype; saves log p."""
         xp = self.device.xp
         n = z.shape[0]
         self.log_p = _log_softmax(xp, z)
@@ -67,6 +70,7 @@ class SoftmaxCrossEntropy(Function):
         return -((1 - self.eps) * picked + self.eps * smooth).mean(keepdims=False).astype(z.dtype)
 
     def backward(self, gy):
+        """gy: 0-d gradient of the loss -> dL/dz = gy * (p - q) / N, (N, C)."""
         xp = self.device.xp
         n, c = self.log_p.shape
         g = xp.exp(self.log_p)                        # p

@@ -17,10 +17,12 @@ class ToDevice(Function):
         self.dst, self.out_device, self.tag = dst, dst, tag
 
     def forward(self, x):
+        """x on the source device -> a copy on ``dst`` (never shared memory)."""
         _log_transfer(self.device, self.dst, x.shape, "forward", self.tag)
         return _copy_to(self.dst, x)
 
     def backward(self, gy):
+        """dL/dy on ``dst`` -> dL/dx = the same values copied back to x's device."""
         _log_transfer(self.dst, self.device, gy.shape, "backward", self.tag)
         return _copy_to(self.device, gy)
 

@@ -180,6 +180,7 @@ class AlexNet(Module):
         return self.fc8(_gather(h, devs[0], "fc8"))
 
     def extra_repr(self):
+        """The configuration shown inside ``repr(model)``."""
         return (f"towers={self.towers}, devices={tuple(str(d) for d in self.devices)}, "
                 f"num_classes={self.config['num_classes']}")
 

@@ -107,6 +107,7 @@ class AlexNetOneTower(Module):
         return self.fc8(h)
 
     def extra_repr(self):
+        """The configuration shown inside ``repr(model)``."""
         return f"num_classes={self.config['num_classes']}, dropout={self.p}"
 
 

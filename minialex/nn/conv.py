@@ -78,9 +78,11 @@ class Conv2d(Module):
                      if bias else None)
 
     def forward(self, x):
+        """x (N, in_channels, H, W) -> (N, out_channels, OH, OW), x's dtype."""
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups)
 
     def extra_repr(self):
+        """The arguments as they appear inside ``repr(module)``."""
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
         if self.padding != (0, 0):

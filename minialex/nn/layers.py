@@ -37,9 +37,11 @@ class Linear(Module):
                      if bias else None)
 
     def forward(self, x):
+        """x (N, in_features) -> x @ weight.T + bias, (N, out_features)."""
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
+        """The arguments as they appear inside ``repr(module)``."""
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
@@ -47,6 +49,7 @@ class ReLU(Module):
     """``max(0, x)`` element-wise (paper section 3.1). Any shape."""
 
     def forward(self, x):
+        """x (any shape) -> max(0, x), same shape and dtype."""
         return F.relu(x)
 
 
@@ -61,9 +64,11 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x):
+        """x (any shape) -> dropped and scaled in train mode, x in eval mode."""
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):
+        """The arguments as they appear inside ``repr(module)``."""
         return f"p={self.p}"
 
 
@@ -75,4 +80,5 @@ class Flatten(Module):
         self.start_dim = start_dim
 
     def forward(self, x):
+        """x (N, C, H, W) -> (N, C*H*W) for start_dim=1 (a view where possible)."""
         return F.flatten(x, self.start_dim)

@@ -66,6 +66,8 @@ class Module:
         return self.forward(*args, **kwargs)
 
     def forward(self, *args):
+        """The module's computation; subclasses override it (NotImplementedError
+        here). Call the module, ``m(x)``, rather than ``m.forward(x)``."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     # ------------------------------------------------------------ traversal
@@ -76,10 +78,12 @@ class Module:
             yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def modules(self):
+        """Yield this module and every module below it (depth first)."""
         for _, m in self.named_modules():
             yield m
 
     def children(self):
+        """An iterator over the direct submodules, in registration order."""
         return iter(self._modules.values())
 
     def named_parameters(self, prefix=""):
@@ -213,6 +217,8 @@ class Module:
             p.data = p.device.put(arr.astype(p.dtype, copy=True))
 
     def extra_repr(self):
+        """The text inside ``Name(...)`` in ``repr``; subclasses show their
+        arguments (PyTorch's ``extra_repr``). Empty here."""
         return ""
 
     def __repr__(self):
@@ -260,6 +266,7 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
+        """Apply the modules in order: x -> m_k(...m_1(m_0(x)))."""
         for m in self._modules.values():
             x = m(x)
         return x

@@ -44,7 +44,9 @@ class LocalResponseNorm(Module):
         self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
 
     def forward(self, x):
+        """x (N, C, H, W) -> normalized across channels, same shape and dtype."""
         return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self):
+        """The arguments as they appear inside ``repr(module)``."""
         return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

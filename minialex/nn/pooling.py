@@ -45,9 +45,11 @@ class MaxPool2d(Module):
         self.ceil_mode = bool(ceil_mode)
 
     def forward(self, x):
+        """x (N, C, H, W) -> (N, C, OH, OW), the maximum of each window."""
         return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def extra_repr(self):
+        """The arguments as they appear inside ``repr(module)``."""
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, ceil_mode={self.ceil_mode}")
 
@@ -73,10 +75,12 @@ class AvgPool2d(Module):
         self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
 
     def forward(self, x):
+        """x (N, C, H, W) -> (N, C, OH, OW), the mean of each window."""
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                           self.count_include_pad)
 
     def extra_repr(self):
+        """The arguments as they appear inside ``repr(module)``."""
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"ceil_mode={self.ceil_mode}, count_include_pad={self.count_include_pad}")
 
@@ -93,7 +97,9 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, x):
+        """x (N, C, H, W) -> (N, C, OH, OW), the mean of each of PyTorch's bins."""
         return adaptive_avg_pool2d(x, self.output_size)
 
     def extra_repr(self):
+        """The arguments as they appear inside ``repr(module)``."""
         return f"output_size={self.output_size}"

@@ -68,13 +68,18 @@ class StepLR:
             g["lr"] = self.lr_at(base, self.last_epoch)
 
     def get_last_lr(self):
+        """The current lr of each param group, a list of floats (PyTorch's name)."""
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self):
+        """The schedule's settings and progress as a plain dict (no optimizer,
+        no tensors), for checkpoints; :meth:`load_state_dict` restores it."""
         return {"step_size": self.step_size, "gamma": self.gamma,
                 "base_lrs": list(self.base_lrs), "last_epoch": self.last_epoch}
 
     def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned (the lrs themselves live in
+        the optimizer\'s param groups and come back with its state)."""
         self.step_size, self.gamma = state["step_size"], state["gamma"]
         self.base_lrs, self.last_epoch = list(state["base_lrs"]), state["last_epoch"]
 
@@ -147,14 +152,19 @@ class ReduceLROnPlateau:
         return False
 
     def get_last_lr(self):
+        """The current lr of each param group, a list of floats (PyTorch's name)."""
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self):
+        """The schedule's settings and progress as a plain dict (no optimizer,
+        no tensors), for checkpoints; :meth:`load_state_dict` restores it."""
         return {k: getattr(self, k) for k in (
             "mode", "factor", "patience", "threshold", "min_lr", "cooldown", "best",
             "num_bad_epochs", "cooldown_counter", "num_reductions")}
 
     def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned (the lrs themselves live in
+        the optimizer\'s param groups and come back with its state)."""
         for k, v in state.items():
             setattr(self, k, v)
 
@@ -200,13 +210,18 @@ class MultiStepLR:
             g["lr"] = self.lr_at(base, self.last_epoch)
 
     def get_last_lr(self):
+        """The current lr of each param group, a list of floats (PyTorch's name)."""
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self):
+        """The schedule's settings and progress as a plain dict (no optimizer,
+        no tensors), for checkpoints; :meth:`load_state_dict` restores it."""
         return {"milestones": list(self.milestones), "gamma": self.gamma,
                 "base_lrs": list(self.base_lrs), "last_epoch": self.last_epoch}
 
     def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned (the lrs themselves live in
+        the optimizer\'s param groups and come back with its state)."""
         self.milestones, self.gamma = list(state["milestones"]), state["gamma"]
         self.base_lrs, self.last_epoch = list(state["base_lrs"]), state["last_epoch"]
 

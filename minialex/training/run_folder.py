@@ -73,6 +73,7 @@ class RunFolder:
         return saved
 
     def write_config(self, settings):
+        """Write the run's ``settings`` (a JSON-able dict) to config.json."""
         write_json(self.config, settings)
 
     def load(self, model, optimizer, scheduler):
@@ -100,5 +101,6 @@ class RunFolder:
             f.writelines(json.dumps(h) + "\n" for h in history)
 
     def append_metrics(self, row):
+        """Append one epoch's ``row`` (a JSON-able dict) as a line of metrics.jsonl."""
         with open(self.metrics, "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -46,6 +46,12 @@ class ChannelWindow(lrn_window.ChannelWindow):
     with :meth:`sum` as one kernel; ``out`` must be contiguous."""
 
     def sum(self, scale, out):
+        """out[n, i] = scale * sum of the window's channels of the buffer,
+        one CUDA thread per output number; returns ``out``.
+
+        Raises:
+            ValueError: ``out`` is not C-contiguous.
+        """
         buf = self.xp.ascontiguousarray(self.buf)
         n, cp, h, w = buf.shape
         c = cp - self.size + 1

@@ -43,6 +43,7 @@ def over_image_blocks(work, a):
     step = max(1, BLOCK_NUMBERS // max(1, a[0].size)) if a.shape[0] else 1
 
     def part(lo, hi):
+        """One thread's images lo..hi-1, in blocks of ``step`` images."""
         for start in range(lo, hi, step):
             work(start, min(hi, start + step))
     parallel(part, a.shape[0], a)

@@ -46,7 +46,8 @@ def forward(x, window, track):
     wp = window.padded_size(*x.shape[2:])[1]
     argmax = xp.empty(y.shape, dtype=code_dtype(xp, window, wp)) if track else None
 
-    def work(lo, hi):                                      # images lo..hi-1
+    def work(lo, hi):
+        """Pool images lo..hi-1 into their slices of y (and argmax)."""
         _pool(xp, window, x[lo:hi], y[lo:hi], None if argmax is None else argmax[lo:hi])
     parallel(work, x.shape[0], x)    # images are independent: split across threads
     return y, argmax

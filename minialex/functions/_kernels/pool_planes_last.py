@@ -45,7 +45,8 @@ def forward(x, window, track):
     wp = window.padded_size(*x.shape[2:])[1]
     argmax = xp.empty(y.shape, dtype=code_dtype(xp, window, wp)) if track else None
 
-    def work(lo, hi):                                      # images lo..hi-1
+    def work(lo, hi):
+        """Pool images lo..hi-1 into their slices of y (and argmax)."""
         _pool(xp, window, x[lo:hi], y[lo:hi], None if argmax is None else argmax[lo:hi])
     if y.size < SPLIT_OUTPUTS:
         work(0, x.shape[0])   # short passes: a second thread costs more than it saves
