@@ -1,21 +1,15 @@
 """2-D average pooling (cuda-convnet's CIFAR configurations use it; PyTorch's
 ``F.avg_pool2d``)."""
 
-import numbers
-
 from ..engine import Function
 from ._utils import check_float
+from ._geometry import pair
 from .max_pool2d import pool_output_size
 
 
 def _pair(name, value):
-    """An int or an (h, w) pair of ints -> (h, w)."""
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                                 for v in pair):
-        raise TypeError(f"avg_pool2d: {name}={value!r} is invalid; give an int or a pair "
-                        "(h, w) of ints")
-    return int(pair[0]), int(pair[1])
+    """An int or an (h, w) pair of ints -> (h, w) (TypeError otherwise)."""
+    return pair(value, name, "avg_pool2d")
 
 
 def _divisors(xp, length, out, kernel, stride, padding, count_include_pad, dtype):
