@@ -120,7 +120,7 @@ def build_model(args, classes, devices):
 def main(argv=None):
     args = parse_args(argv)
     return run(args, load_data, build_model, default_epochs=15,
-               name=f"AlexNet-CIFAR preset={args.preset}")
+               name=lambda a: f"AlexNet-CIFAR preset={a.preset}")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,8 @@ def run(args, load_data, build_model, *, default_epochs, name):
         build_model: ``(args, classes, devices) -> model``; ``args.towers``
             is set (``--towers``, else 2 for two devices, else 1).
         default_epochs: epochs of a new run without ``--epochs``.
-        name: what the first printed line calls the model.
+        name: ``args -> str``, what the first printed line calls the model
+            (given the resumed run's settings when resuming).
 
     Returns the exit status: 0 done, 130 stopped by Ctrl-C (saved).
     Raises NonFiniteLoss, RunError (see :func:`command_line`).
@@ -127,7 +128,7 @@ def run(args, load_data, build_model, *, default_epochs, name):
         manual_seed([args.seed, 1 + rank, state.epoch, state.step])
         net = dist.DistributedDataParallel(model, bucket_cap_mb=args.bucket_mb,
                                            overlap=not args.no_overlap, broadcast=not resume)
-    say(f"minialex {name} towers={args.towers} devices={devices} "
+    say(f"minialex {name(args)} towers={args.towers} devices={devices} "
         f"params={model.num_parameters():,} train images={len(data.train.x)} "
         f"test images={len(data.test.x)} run={folder.path}"
         + (f" ranks={world} (batch {args.batch_size // world} each, gradients via "
