@@ -8,7 +8,9 @@ Times, on an image folder (FOLDER/train/<class>/*), in this process:
 1. decode + resize: Pillow decoding the files and resizing each to
    256x256 (shorter side 256, centre crop), what
    ``load_image_folder(..., size=256)`` does once before caching
-   (one process; it forks a pool for 4096+ files);
+   (one process; it forks a pool for 4096+ files); once for the folder's
+   own files, once for copies of them at 500x375, ImageNet's typical
+   photo size (JPEG quality 90, written to a temporary folder);
 2. augment: what the DataLoader does every batch on the cached uint8
    arrays (random crop, flip, float32, PCA colour noise, mean/std, NCHW),
    in the calling thread (``prefetch=0``);
@@ -22,10 +24,12 @@ above (3); (1) is paid once per data set, then the cache is read.
 import argparse
 import os
 import platform
+import tempfile
 import time
 
 import minialex  # before NumPy (README, "Threads")
 import numpy
+from PIL import Image
 
 from minialex import data as D
 from minialex import functional as F
@@ -69,7 +73,17 @@ def main():
     x = decode_images(paths, size=256, workers=0, progress=False)
     decode = len(paths) / (time.perf_counter() - t)
     print(f"decode + resize to 256x256 (Pillow, 1 process): {decode:7.1f} images/s "
-          f"({len(paths)} files)")
+          f"({len(paths)} files of {x.shape[1]}x{x.shape[2]} and other sizes)")
+    with tempfile.TemporaryDirectory() as tmp:
+        photos = []
+        for i, a in enumerate(x[:64]):
+            photos.append(os.path.join(tmp, f"{i}.jpg"))
+            Image.fromarray(a).resize((500, 375), Image.BILINEAR).save(photos[-1], quality=90)
+        t = time.perf_counter()
+        decode_images(photos, size=256, workers=0, progress=False)
+        decode_photo = len(photos) / (time.perf_counter() - t)
+    print(f"decode + resize, 500x375 JPEGs -> 256x256:      {decode_photo:7.1f} images/s "
+          f"({len(photos)} files)")
 
     crop = 224 if args.model == "onetower" else 227
     y = numpy.zeros(len(x), numpy.int64)
@@ -105,7 +119,8 @@ def main():
           f"{step:7.1f} images/s")
     slow = min(("augment", augment), ("train step", step), key=lambda kv: kv[1])[0]
     print(f"bottleneck: {slow}; the loader is {augment / step:.0f}x the step "
-          f"(decode + resize, once per data set: {decode / step:.0f}x); "
+          f"(decode + resize, once per data set: {decode_photo / step:.0f}x for 500x375 "
+          f"photos); "
           f"load average after: {os.getloadavg()[0]:.1f}")
 
 
