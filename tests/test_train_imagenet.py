@@ -163,6 +163,46 @@ def test_models_take_their_crops():
         assert model.input_size == crop and model.config["num_classes"] == 2
 
 
+def test_loaders_crop_for_the_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIALEX_CACHE", str(tmp_path / "cache"))
+    photo_folder(tmp_path / "d" / "train", per_class=2)
+    photo_folder(tmp_path / "d" / "val", per_class=1, seed=1)
+    mod = load_script()
+    args = argparse.Namespace(data=str(tmp_path / "d"), val_split=None, image_size=256,
+                              model="paper", standardize=True, no_pca=False, batch_size=4,
+                              seed=0, no_progress=True)
+    data = mod.build_data(args)
+    x, y, xv, yv, _ = mod.read_folders(args, progress=False)
+    mean, std = np.float32(data.config["mean"]), np.float32(data.config["std"])
+    xb, yb = next(iter(data.train))
+    assert xb.shape == (4, 3, 227, 227) and xb.dtype == np.float32 and len(data.train) == 1
+    # the centre 227 of 256 starts at (256 - 227) // 2 = 14
+    xc, yc = next(iter(data.test))
+    want = (xv[:, 14:241, 14:241].astype(np.float32) - mean) / std
+    np.testing.assert_allclose(xc, want.transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-5)
+    assert list(yc) == list(yv) == [0, 1, 2]
+    x10, _ = next(iter(data.test10))
+    assert x10.shape == (10, 3, 3, 227, 227)
+    np.testing.assert_allclose(x10[4], xc)                   # crop 4 is the centre
+    np.testing.assert_allclose(x10[0], ((xv[:, :227, :227] - mean) / std).transpose(0, 3, 1, 2),
+                               rtol=1e-5, atol=1e-5)        # crop 0 the top-left corner
+    # training crops: some 227-window of the image, flipped or not, plus one colour
+    # shift per image (PCA); without PCA the crop is exact
+    args.no_pca = True
+    xb, yb = next(iter(mod.build_data(args).train))
+    imgs = (x.astype(np.float32) - mean) / std
+    def windows_equal_to(c, i):
+        # offsets whose top-left pixel matches (the images are noise), then the whole window
+        ts, ls = np.nonzero(np.abs(imgs[i, :30, :30] - c[0, 0]).max(axis=-1) < 1e-4)
+        return [(t, l) for t, l in zip(ts, ls)
+                if np.allclose(c, imgs[i, t:t + 227, l:l + 227], atol=1e-4)]
+
+    for crop, label in zip(xb.transpose(0, 2, 3, 1), yb):
+        hits = [(i, f) for i in np.flatnonzero(y == label)
+                for f, c in enumerate((crop, crop[:, ::-1])) if windows_equal_to(c, i)]
+        assert len(hits) == 1, "each training crop is one window of one of its class's images"
+
+
 # ------------------------------------------------------------------ a tiny run
 @pytest.mark.slow
 def test_tiny_run_resumes_and_predict_reads_it(tmp_path):
