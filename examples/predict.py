@@ -5,7 +5,8 @@
     python examples/predict.py runs/cifar photo.jpg --ten-crop --json
     python examples/predict.py runs/cifar photos/ --onnx        (through onnxruntime)
 
-RUN_FOLDER is what a training program wrote (examples/train_cifar.py):
+RUN_FOLDER is what a training program wrote (examples/train_cifar.py,
+examples/train_imagenet.py):
 config.json (the run's settings) and checkpoint.npz (the weights and the
 model's configuration, from which the net is rebuilt). Images of any size
 and mode (JPEG, PNG, greyscale, RGBA, ...) get the run's test-time
@@ -80,7 +81,8 @@ def load_run(folder):
     for path in (cfg_path, ckpt):
         if not os.path.exists(path):
             raise PredictError(f"{folder!r} is not a run folder: it has no "
-                               f"{os.path.basename(path)} (written by examples/train_cifar.py)")
+                               f"{os.path.basename(path)} (written by examples/train_cifar.py "
+                               "or examples/train_imagenet.py)")
     try:
         with open(cfg_path) as f:
             run_cfg = json.load(f)

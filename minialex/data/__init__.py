@@ -5,6 +5,7 @@ Depends only on NumPy, Pillow, tqdm and pooch (for downloading; nothing else in 
 Data sets
     load_cifar10(root=None, download=True)   CIFAR-10 from any official layout
     load_image_folder(root, split=None, size=None)   ImageFolder data sets, cached
+    stratified_split(y, fraction, seed=0)   a fixed per-class train/validation split
     download_cifar10(root=None, url=CIFAR10_URL, md5=CIFAR10_MD5, size=CIFAR10_SIZE)
 
 Transforms (callables t(x, rng) on NHWC batches; paper sections 2 and 4.1)
@@ -31,6 +32,7 @@ from .download import (CIFAR10_MD5, CIFAR10_SIZE, CIFAR10_URL, DownloadError, do
 from .image_folder import load_image_folder
 from .loader import DataLoader
 from .pca_color import PCAColor
+from .split import stratified_split
 from .transforms import (CenterCrop, Compose, Normalize, RandomCrop, RandomFlip, TenCrop,
                          ToFloat32, ToNCHWFloat32, center_crop, channel_mean, channel_std, crop,
                          mean_image, normalize, random_crop, random_flip, ten_crop, to_float32,
@@ -44,5 +46,5 @@ __all__ = [
     "Compose", "RandomCrop", "RandomFlip", "CenterCrop", "TenCrop", "Normalize", "ToFloat32",
     "ToNCHWFloat32", "PCAColor", "crop", "random_crop", "random_flip", "center_crop", "ten_crop",
     "normalize", "to_float32", "to_nchw_float32", "channel_mean", "channel_std", "mean_image",
-    "DataLoader",
+    "DataLoader", "stratified_split",
 ]
