@@ -8,7 +8,7 @@ are thin command lines over it.
 
 from .run_folder import RunFolder, new_run_folder, write_json, RunError
 from .loop import fit, evaluate_all, final_test, NonFiniteLoss, TrainState
-from .plots import plot_curves
+from .plots import plot_curves, plot_runs
 
 __all__ = ["RunFolder", "new_run_folder", "write_json", "RunError", "fit", "evaluate_all",
-           "final_test", "NonFiniteLoss", "TrainState", "plot_curves"]
+           "final_test", "NonFiniteLoss", "TrainState", "plot_curves", "plot_runs"]
