@@ -12,7 +12,7 @@ extra (pip install -e '.[plot]').
 import argparse
 import sys
 
-import minialex  # noqa: F401  before NumPy (README, "Threads")
+import minialex  # noqa: F401
 from minialex.training import RunError, plot_runs
 
 
