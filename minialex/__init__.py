@@ -18,7 +18,7 @@ file with its backward), :mod:`minialex.functional` (``F``),
 # the user set OPENBLAS_THREAD_TIMEOUT). See minialex/_blas.py.
 from ._blas import quiet_blas_threads as _quiet_blas_threads
 
-_quiet_blas_threads()
+_blas_status = _quiet_blas_threads()    # "env", "restarted", "user", ...
 
 from .autograd import Tensor, Function, no_grad, enable_grad, is_grad_enabled
 from .backend import Device, DeviceMismatchError, CudaUnavailableError, record_transfers
