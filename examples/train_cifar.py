@@ -271,11 +271,12 @@ def main(argv=None):
                  "(binary, python or image-folder layout), or leave --data out to use "
                  "$MINIALEX_DATA, else download into ~/.cache/minialex.")
     except D.DownloadError as exc:
+        root = D.default_data_root()
         sys.exit(f"error: {str(exc).splitlines()[0]}\nCIFAR-10 could not be downloaded into "
-                 f"{D.default_data_root()}. If this machine cannot reach {D.CIFAR10_URL}, "
-                 "fetch the archive elsewhere and unpack it there (or anywhere: --data "
-                 "FOLDER), or pass --data <folder holding CIFAR-10> (binary, python or "
-                 "image-folder layout).")
+                 f"{root}. If this machine cannot reach {D.CIFAR10_URL}, download it on one "
+                 f"that can and unpack it here (tar xzf cifar-10-binary.tar.gz -C {root}), or "
+                 "pass --data <folder holding CIFAR-10> (binary, python or image-folder "
+                 "layout).")
     path = None
     if rank == 0:
         path = args.out or new_run_folder()
