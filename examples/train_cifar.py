@@ -37,10 +37,12 @@ from minialex.models import alexnet_cifar
 from minialex.optim import SGD, ReduceLROnPlateau, MultiStepLR
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                     argparse.RawDescriptionHelpFormatter):
     """Appends "(default: ...)" unless the help text already names the
     default, there is none, or the option is a store_false switch (whose
-    default True would read as "this switch is on")."""
+    default True would read as "this switch is on"); the epilog keeps its
+    lines."""
 
     def _get_help_string(self, action):
         if (action.default is None or "default" in (action.help or "")
