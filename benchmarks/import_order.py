@@ -1,7 +1,9 @@
 """Does the import order of NumPy and minialex still matter? Times the small
 AlexNet-CIFAR training step (batch 128, one tower, as the main job runs it)
 in fresh processes, alternating the cases round by round, and prints the
-median ms/step of each.
+median wall ms/step of each and the CPU time the process used per step
+(all its threads: OpenBLAS's spinning shows here even when the machine is
+busy with other work).
 
     python benchmarks/import_order.py --rounds 3 --steps 8
 
@@ -39,13 +41,14 @@ x = minialex.Tensor(rng.standard_normal((128, 3, 28, 28)).astype("float32"))
 y = rng.integers(0, 10, 128)
 model = models.alexnet_cifar("small", towers=1)
 opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-times = []
+times, cpu = [], []
 for i in range(steps + 2):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     loss = F.cross_entropy(model(x), y)
     opt.zero_grad(); loss.backward(); opt.step()
     times.append(time.perf_counter() - t0)
-print(statistics.median(times[2:]) * 1000)
+    cpu.append(time.process_time() - c0)
+print(statistics.median(times[2:]) * 1000, statistics.median(cpu[2:]) * 1000)
 """
 
 CASES = {"minialex first": ("minialex", {}),
@@ -58,7 +61,7 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=8)
     args = p.parse_args()
-    results = {}
+    results, cpu_results = {}, {}
     for r in range(args.rounds):
         for threads in (1, 2):
             for name, (first, extra) in CASES.items():
@@ -68,11 +71,15 @@ def main():
                     env.pop("OPENBLAS_THREAD_TIMEOUT", None)
                 out = subprocess.run([sys.executable, "-c", CHILD, first, str(args.steps)],
                                      env=env, check=True, capture_output=True, text=True)
-                results.setdefault((name, threads), []).append(float(out.stdout))
+                wall, cpu = map(float, out.stdout.split())
+                results.setdefault((name, threads), []).append(wall)
+                cpu_results.setdefault((name, threads), []).append(cpu)
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
-    print(f"{'case':24s} {'threads':>7s} {'median ms/step':>15s}  (each round)")
+    print(f"{'case':24s} {'threads':>7s} {'ms/step':>8s} {'CPU ms/step':>12s}  "
+          "(wall ms/step of each round)")
     for (name, threads), ms in results.items():
-        print(f"{name:24s} {threads:7d} {statistics.median(ms):15.0f}  "
+        print(f"{name:24s} {threads:7d} {statistics.median(ms):8.0f} "
+              f"{statistics.median(cpu_results[name, threads]):12.0f}  "
               + " ".join(f"{m:.0f}" for m in ms))
 
 

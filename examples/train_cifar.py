@@ -59,8 +59,8 @@ prints its own estimate for this machine.
 environment:
   MINIALEX_DATA         where CIFAR-10 is looked for, and downloaded to, without --data
                         (default ~/.cache/minialex)
-  MINIALEX_CACHE        where the decoded arrays of image folders are cached, about 177 MB
-                        for CIFAR-10 JPEGs, also with --data (default ~/.cache/minialex;
+  MINIALEX_CACHE        where the decoded arrays of image folders are cached, 185 MB
+                        for CIFAR-10's JPEGs, also with --data (default ~/.cache/minialex;
                         the first run prints the file; delete it to free the space)
   MINIALEX_NUM_THREADS  threads for minialex's own passes (README, "Threads")
 
