@@ -30,7 +30,7 @@ import os
 import sys
 import tempfile
 
-import minialex  # before NumPy: it sets OpenBLAS's thread timeout (README, "Threads")
+import minialex
 import numpy
 
 from minialex import data as D

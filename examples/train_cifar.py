@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Train AlexNet on real CIFAR-10 with minialex: the main job.
 
-    python examples/train_cifar.py --data ../shared/data/cifar10
+    python examples/train_cifar.py                 # downloads CIFAR-10 (170 MB) once
+    python examples/train_cifar.py --data FOLDER   # a copy of your own
 
 The paper's recipe (sections 4 and 5), adapted to 32x32 images as in
-REFERENCE.md: random 28x28 crops with horizontal flips and PCA colour
+docs/paper.md: random 28x28 crops with horizontal flips and PCA colour
 noise, mean subtraction, SGD with momentum 0.9 and weight decay 5e-4 (the
 paper's update rule), dropout 0.5 on fc6 and fc7, and at the end the
 paper's ten-crop test (four corners + centre and their mirrors, softmax
@@ -16,40 +17,60 @@ trains with ``--batch-size`` as the global batch, each rank on its share.
 
 Everything the run produces goes in its run folder (--out): config.json,
 metrics.jsonl (one line per epoch), checkpoint.npz (written atomically
-after every epoch, and on Ctrl-C), curves.png (with matplotlib) and
+every --checkpoint-every steps, after every epoch and on Ctrl-C), curves.png (with matplotlib) and
 final.json. ``--resume RUN_FOLDER`` continues exactly where it stopped.
 """
 
 import argparse
+import os
 import sys
 
-import minialex  # before NumPy: it sets OpenBLAS's thread timeout (README, "Threads")
+import minialex  # noqa: F401  (before NumPy: README, "Threads")
 import numpy
 
 from minialex import data as D
+from minialex.data.image_folder import cache_path
 from minialex import distributed as dist
 from minialex.models import alexnet_cifar
 from minialex.training import (Data, HelpFormatter, add_run_options, add_sgd_options,
                                command_line, parse_training_args, run)
 
 
+EPILOG = """\
+time: the default run (preset small, 15 epochs) took 32 min on a 2-core AMD EPYC Zen 3
+(AVX2) and 11.7 min on a 2-core Zen 5 (AVX-512); after its first 10 steps the program
+prints its own estimate for this machine.
+
+environment:
+  MINIALEX_DATA         where CIFAR-10 is looked for, and downloaded to, without --data
+                        (default ~/.cache/minialex)
+  MINIALEX_CACHE        where the decoded arrays of image folders are cached, 185 MB
+                        for CIFAR-10's JPEGs, also with --data (default ~/.cache/minialex;
+                        the first run prints the file; delete it to free the space)
+  MINIALEX_NUM_THREADS  threads for minialex's own passes (README, "Threads")
+
+the paper's facts and this net's layers: docs/paper.md"""
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EPILOG,
                                 formatter_class=HelpFormatter)
     p.add_argument("--data", default=None,
-                   help="CIFAR-10 folder (binary, python or image-folder layout); "
-                        "default $MINIALEX_DATA, else ~/.cache/minialex (downloaded there if "
-                        "missing; an explicit --data folder is never downloaded into)")
+                   help="CIFAR-10 folder (binary, python or image-folder layout, or a folder "
+                        "holding cifar10/); default $MINIALEX_DATA, else ~/.cache/minialex "
+                        "(downloaded there, MD5-checked, if missing; an explicit --data "
+                        "folder is never downloaded into). The first line printed names "
+                        "the folder used")
     p.add_argument("--preset", default="small", choices=["small", "half", "paper"],
-                   help="channel widths (REFERENCE.md); small fits a 2-core CPU")
+                   help="channel widths (docs/paper.md); small fits a 2-core CPU")
     add_sgd_options(p, lr=0.02, epochs_help=(
-        "number of epochs (default 15, about 32 minutes on 2 CPU cores; with "
+        "number of epochs (default 15; see 'time' below; with "
         "--resume: the saved run's, or this many to extend it, the lr cuts "
         "staying where the saved run put them)"))
     p.add_argument("--init", default="kaiming", choices=["kaiming", "kaiming_in", "paper"],
                    help="weights: kaiming (He normal, fan-out for convolutions), kaiming_in "
                         "(fan-in everywhere) or paper (N(0, 0.01^2); stays at chance on "
-                        "this net, REFERENCE.md)")
+                        "this net, docs/paper.md)")
     add_run_options(p)
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="train on N training images only, a fixed random sample (quick runs)")
@@ -59,18 +80,50 @@ def parse_args(argv=None):
 
 
 # ------------------------------------------------------------------ data
-def build_data(args, rank=0, world=1):
+def where_data(data):
+    """The folder CIFAR-10 will be read from, as one line for the user
+    (the first the program prints), and the decoded-array caches that a
+    load would newly write."""
+    root = D.default_data_root() if data is None else os.path.expanduser(data)
+    found = D.find_cifar10(root)
+    if found is None:
+        if data is not None:
+            return f"data: nothing found in {root}", []
+        return (f"data: none in {root} yet: downloading CIFAR-10 from {D.CIFAR10_URL} "
+                f"({D.CIFAR10_SIZE / 1e6:.0f} MB, MD5-checked) into it (set MINIALEX_DATA "
+                "or --data to use another folder)"), []
+    kind, folder = found
+    layout = {"binary": "official binary release", "python": "official python release",
+              "folder": "image folders train/ and test/"}[kind]
+    new = []
+    if kind == "folder":
+        new = [c for c in (cache_path(folder, s, None) for s in ("train", "test"))
+               if not c.exists()]
+    return f"data: {folder} ({layout})", new
+
+
+def build_data(args, rank=0, world=1, log=print):
     """The three loaders; with ``world`` > 1 each yields this rank's share
     of every global batch (the same samples and augmentations as one
     process, split N ways). Rank 0 loads (and downloads or caches) first,
-    the others then read its cache, so the data set is decoded once."""
+    the others then read its cache, so the data set is decoded once.
+    ``log`` (rank 0's print) is told which folder is used and where a new
+    decoded-array cache went."""
     # an explicit --data folder must already hold the data; the default
     # location ($MINIALEX_DATA or the cache) is filled by downloading
     if rank != 0:
         dist.barrier()             # wait for rank 0's download / decode cache
     try:
-        x_train, y_train, x_test, y_test, classes = D.load_cifar10(args.data,
-                                                                   download=args.data is None)
+        line, new_caches = where_data(args.data)
+        log(line, flush=True)
+        x_train, y_train, x_test, y_test, classes = D.load_cifar10(
+            args.data, download=args.data is None, progress=not args.no_progress)
+        written = [c for c in new_caches if c.exists()]
+        if written:
+            log(f"cached the decoded images in {written[0].parent} "
+                f"({sum(c.stat().st_size for c in written) / 1e6:.0f} MB: "
+                + ", ".join(c.name for c in written) + "; later runs read them in a second; "
+                "MINIALEX_CACHE puts them elsewhere)", flush=True)
     finally:
         if rank == 0 and world > 1:
             dist.barrier()
@@ -104,7 +157,14 @@ def build_data(args, rank=0, world=1):
 
 def load_data(args, rank, world):
     try:
-        return build_data(args, rank, world)
+        return build_data(args, rank, world, log=print if rank == 0 else lambda *a, **k: None)
+    except D.DownloadError as exc:
+        root = D.default_data_root()
+        sys.exit(f"error: {str(exc).splitlines()[0]}\nCIFAR-10 could not be downloaded into "
+                 f"{root}. If this machine cannot reach {D.CIFAR10_URL}, download it on one "
+                 f"that can and unpack it here (tar xzf cifar-10-binary.tar.gz -C {root}), or "
+                 "pass --data <folder holding CIFAR-10> (binary, python or image-folder "
+                 "layout).")
     except FileNotFoundError as exc:
         sys.exit(f"error: {exc}\nFrom this script: pass --data <folder holding CIFAR-10> "
                  "(binary, python or image-folder layout), or leave --data out to use "

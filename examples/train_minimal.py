@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The whole training loop on real CIFAR-10, in about 40 lines: read this first.
 
-    python examples/train_minimal.py --data ../shared/data/cifar10 --epochs 2
+    python examples/train_minimal.py --epochs 2     # downloads CIFAR-10 the first time
 
 A small AlexNet (the paper's layers at CIFAR size), the paper's SGD (momentum
 0.9, weight decay 5e-4, section 5), mean subtraction (and division by the
@@ -11,7 +11,7 @@ checkpoints, ten-crop test).
 """
 import argparse
 
-import minialex  # before NumPy: it sets OpenBLAS's thread timeout (README, "Threads")
+import minialex
 import numpy as np
 from minialex import Tensor, data as D, functional as F
 from minialex.models import alexnet_cifar

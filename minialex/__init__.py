@@ -13,16 +13,13 @@ file with its backward), :mod:`minialex.functional` (``F``),
 :mod:`minialex.data`, :mod:`minialex.models` (AlexNet).
 """
 
-import os as _os
-import sys as _sys
+# OpenBLAS's idle threads spin on a core for about 0.1 s after each matrix
+# product, holding the core minialex's own threads need next; ask them to
+# sleep at once, whether NumPy was imported before minialex or not (unless
+# the user set OPENBLAS_THREAD_TIMEOUT). See minialex/_blas.py.
+from ._blas import quiet_blas_threads as _quiet_blas_threads
 
-# OpenBLAS's idle threads keep spinning for about 0.1 s after each matrix
-# product, holding the very core that minialex's own threads (ReLU, LRN,
-# max-pooling, im2col) need next. Unless the user chose a value, ask them to
-# sleep at once. OpenBLAS reads this when NumPy first loads it, so it only
-# takes effect when minialex is imported before NumPy (README, "Threads").
-if "numpy" not in _sys.modules:
-    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+_blas_status = _quiet_blas_threads()    # "env", "restarted", "user", ...
 
 from .engine import Function, no_grad, enable_grad, is_grad_enabled
 from .tensor import Tensor

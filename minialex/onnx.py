@@ -15,7 +15,7 @@ opset 17), built with ``onnx.helper`` and checked with ``onnx.checker``:
     ReLU / F.relu            Relu
     LocalResponseNorm        LRN, alpha * size (ONNX, like PyTorch and Caffe,
                              divides alpha by size; minialex and the paper do
-                             not, REFERENCE.md); even sizes (no LRN node
+                             not, docs/paper.md); even sizes (no LRN node
                              runs them) as Conv (window sums), Mul, Add, Pow, Div
     MaxPool2d                MaxPool (pads; ceil mode as more padding at
                              the end, since ONNX's ceil_mode keeps windows

@@ -10,8 +10,10 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 
 def find_cifar10():
     """The real CIFAR-10: $MINIALEX_DATA, else ../shared/data/cifar10 beside
-    the repository. None when neither holds it."""
-    candidates = [os.environ.get("MINIALEX_DATA"), REPO.parent / "shared" / "data" / "cifar10"]
+    the repository, else ~/.cache/minialex (where ``python
+    examples/train_cifar.py`` downloads it). None when none holds it."""
+    candidates = [os.environ.get("MINIALEX_DATA"), REPO.parent / "shared" / "data" / "cifar10",
+                  pathlib.Path.home() / ".cache" / "minialex"]
     for c in candidates:
         if c and (pathlib.Path(c) / "train").is_dir() or c and any(
                 (pathlib.Path(c) / d).is_dir() for d in ("cifar-10-batches-bin", "cifar-10-batches-py")):
@@ -23,9 +25,53 @@ def find_cifar10():
 def cifar10_dir():
     root = find_cifar10()
     if root is None:
-        pytest.skip("real CIFAR-10 not found: set MINIALEX_DATA or place it at "
-                    "../shared/data/cifar10 beside the repository")
+        pytest.skip("real CIFAR-10 not found: set MINIALEX_DATA=<folder holding CIFAR-10> "
+                    "(README, Tests)")
     return root
+
+
+# Skipped tests, grouped by what they lack: (group, words in the skip reason,
+# how to run them). Printed at the end of every run (pytest_terminal_summary).
+SKIP_GROUPS = [
+    ("real CIFAR-10", ("CIFAR-10 not found", "not image folders", "releases are not cached"),
+     "set MINIALEX_DATA=<folder holding CIFAR-10> (image folders train/ and test/, or the "
+     "official release; `python examples/train_cifar.py` downloads it to ~/.cache/minialex, "
+     "which the tests also search)"),
+    ("GPU", ("CuPy", "GPU"), "need CuPy and a CUDA GPU: pip install -e '.[gpu]' (README, GPU)"),
+    ("MPI", ("mpi4py", "mpiexec", "[dist]"), "pip install -e '.[dist]'"),
+    ("ONNX", ("onnx",), "pip install -e '.[test]' (onnx, onnxruntime)"),
+    ("PyTorch parity", ("torch",), "pip install torch (CPU build; only the tests import it)"),
+]
+
+
+def skip_group(reason):
+    """The SKIP_GROUPS entry whose words occur in ``reason``, else None."""
+    for group in SKIP_GROUPS:
+        if any(word in reason for word in group[1]):
+            return group
+    return None
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per group of skipped tests, with how to run them."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    counts, other = {}, {}
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        group = skip_group(reason)
+        if group:
+            counts[group] = counts.get(group, 0) + 1
+        else:
+            other[reason] = other.get(reason, 0) + 1
+    tr = terminalreporter
+    tr.write_sep("-", f"{len(skipped)} skipped, by what they need (README, Tests)")
+    for (name, _, how), n in counts.items():
+        tr.write_line(f"{n:4d} {name}: {how}")
+    for reason, n in other.items():
+        tr.write_line(f"{n:4d} other: {reason}")
 
 
 def assert_cross_tower_transfers(log, dev0, dev1, batch=2):

@@ -201,3 +201,56 @@ def test_failed_checkpoint_write_stops_with_the_path(cifar10_dir, tmp_path):
             "--no-ten-crop", "--out", out)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "could not write" in r.stderr and str(out / "checkpoint.npz") in r.stderr
+
+
+def _script_globals():
+    import runpy
+    return runpy.run_path(str(SCRIPT))      # the functions, without running main
+
+
+def test_short_runs_keep_the_lr_and_the_default_schedule_is_unchanged():
+    from minialex.training.session import lr_milestones
+    assert lr_milestones(15) == [10, 13]              # the README's schedule
+    assert lr_milestones(1) == lr_milestones(2) == lr_milestones(3) == []
+    assert lr_milestones(4) == [3, 4] and lr_milestones(8) == [5, 7]
+    assert lr_milestones(90) == [60, 79]
+
+
+def test_failed_download_says_what_to_do(tmp_path, monkeypatch, capsys):
+    from minialex.data import DownloadError, cifar10
+
+    def unreachable(root, progress=True):
+        raise DownloadError("could not download https://example.invalid/c.tar.gz: "
+                            "Name or service not known")
+    monkeypatch.setattr(cifar10, "download_cifar10", unreachable)
+    monkeypatch.setenv("MINIALEX_DATA", str(tmp_path / "data"))
+    with pytest.raises(SystemExit) as exit_:
+        _script_globals()["main"](["--no-progress", "--out", str(tmp_path / "r")])
+    msg = str(exit_.value.code)
+    assert msg.startswith("error: could not download") and "Name or service" in msg
+    assert f"could not be downloaded into {tmp_path / 'data'}" in msg and "--data" in msg
+    out = capsys.readouterr().out
+    assert out.startswith(f"data: none in {tmp_path / 'data'} yet: downloading CIFAR-10")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_output_names_the_folder_the_estimate_and_what_each_time_measures(cifar10_dir,
+                                                                          tmp_path):
+    # the parent of the data folder works too; the first line says what was used
+    given = cifar10_dir.parent if cifar10_dir.name == "cifar10" else cifar10_dir
+    r = run("--data", given, "--subset", 1280, "--test-subset", 200, "--epochs", 1,
+            "--no-ten-crop", "--out", tmp_path / "r")
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"data: {cifar10_dir} (")
+    estimate = [x for x in lines if "ms per training step: about" in x]
+    assert len(estimate) == 1 and "min for 1 epoch on this machine" in estimate[0]
+    epoch = [x for x in lines if x.startswith("epoch   1/1")][0]
+    assert " train " in epoch and " img/s)  test " in epoch
+    row = json.loads((tmp_path / "r" / "metrics.jsonl").read_text())
+    assert row["train_time_s"] + row["test_time_s"] <= row["epoch_time_s"]
+    final = json.loads((tmp_path / "r" / "final.json").read_text())
+    assert final["total_train_time_s"] == round(row["train_time_s"], 1)
+    assert final["total_epoch_test_time_s"] == round(row["test_time_s"], 1)
+    assert final["total_time_s"] >= row["epoch_time_s"] + final["centre_time_s"] - 0.1

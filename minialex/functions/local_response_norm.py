@@ -102,7 +102,7 @@ def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
 
     at every position (n, y, x), the sum clipped to channels 0..C-1. For odd
     ``size`` the window is centred (i - size//2 .. i + size//2, as in the
-    paper and REFERENCE.md); for even ``size`` it has one more channel before
+    paper and docs/paper.md); for even ``size`` it has one more channel before
     i than after (PyTorch's convention, so results match it for every size).
 
     Args:

@@ -40,7 +40,7 @@ from ..random import default_generator
 __all__ = ["AlexNet", "alexnet_cifar", "CIFAR_PRESETS", "towers_to_one", "one_to_towers"]
 
 #: channel widths (conv1, conv2, conv3 = conv4, conv5, fc6 = fc7) of the
-#: CIFAR-10 presets (REFERENCE.md, "CIFAR-10 adaptation").
+#: CIFAR-10 presets (docs/paper.md, "The CIFAR-10 net").
 CIFAR_PRESETS = {
     "small": (32, 64, 96, 64, 512),
     "half": (48, 128, 192, 128, 2048),
@@ -208,7 +208,7 @@ def _device_pair(devices, towers):
 
 def alexnet_cifar(preset="small", num_classes=10, towers=2, devices=None, init="kaiming",
                   dropout=0.5):
-    """AlexNet adapted to CIFAR-10 (REFERENCE.md, "CIFAR-10 adaptation"):
+    """AlexNet adapted to CIFAR-10 (docs/paper.md, "The CIFAR-10 net"):
     input (N, 3, 28, 28) (28x28 crops of the 32x32 images), conv1 5x5
     stride 1 padding 2, the paper's topology otherwise (pools 28 -> 13 ->
     6 -> 2), fc input C5 * 2 * 2.

@@ -17,7 +17,7 @@ def _pair(v):
 
 def output_size(size, kernel, stride, padding):
     """``floor((size + 2*padding - kernel) / stride) + 1``: the window
-    positions along one axis (REFERENCE.md)."""
+    positions along one axis (docs/paper.md, "Arrays and shapes")."""
     return (size + 2 * padding - kernel) // stride + 1
 
 

@@ -7,7 +7,7 @@ arguments, same results).
 at every position (n, y, x), over the channels i = 0..C-1, with the window
 W(i) = i - size//2 .. i + (size-1)//2 clipped to 0..C-1. For odd sizes
 (the paper's n = 5) that is i - n//2 .. i + n//2; alpha is NOT divided by
-the size (REFERENCE.md; PyTorch's and Caffe's LRN divide it).
+the size (docs/paper.md; PyTorch's and Caffe's LRN divide it).
 
 Each channel's window is summed on its own, so a non-finite input a_m
 (inf, NaN, or 1e20 whose square overflows float32) changes only the

@@ -27,10 +27,11 @@ RUNTIME_KEYS = ("resume", "no_progress", "stop_after_steps", "distributed", "buc
 RESUME_FLAGS = RUNTIME_KEYS + ("epochs",)
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Appends "(default: ...)" unless the help text already names the
     default, there is none, or the option is a store_false switch (whose
-    default True would read as "this switch is on")."""
+    default True would read as "this switch is on"); the epilog keeps its
+    lines."""
 
     def _get_help_string(self, action):
         if (action.default is None or "default" in (action.help or "")
@@ -52,8 +53,9 @@ def add_sgd_options(p, *, lr, epochs_help, batch_size=128, schedule="step"):
     p.add_argument("--weight-decay", type=float, default=5e-4,
                    help="L2 weight decay, the paper's")
     p.add_argument("--schedule", default=schedule, choices=["step", "plateau"],
-                   help="step: lr/10 at 2/3 and at 7/8 of the epochs (fits a fixed time "
-                        "budget); plateau: lr/10 when test top-1 stops improving "
+                   help="step: lr/10 after 2/3 and after 7/8 of the epochs (15: after "
+                        "10 and 13; runs under 4 epochs keep the lr constant; fits a fixed "
+                        "time budget); plateau: lr/10 when test top-1 stops improving "
                         "(the paper's rule, automated)")
     p.add_argument("--patience", type=int, default=2, help="epochs without improvement "
                    "before a plateau cut")

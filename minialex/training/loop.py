@@ -2,8 +2,9 @@
 
 Per step: forward, softmax cross-entropy, backward (with
 DistributedDataParallel the gradients are averaged over the ranks inside
-``backward()``), the optimizer step. Per epoch: the centre-crop test, the
-scheduler, a checkpoint and a metrics line. A checkpoint is also written
+``backward()``), the optimizer step. After the first steps: an estimate
+of the run's time on this machine. Per epoch: the centre-crop test, the
+scheduler, a checkpoint, a metrics line and ``curves.png``. A checkpoint is also written
 every ``checkpoint_every`` steps inside an epoch and on Ctrl-C (SIGINT),
 so a killed run loses at most those steps, and a resumed run continues
 with exactly the samples, augmentations and dropout masks it would have
@@ -45,26 +46,55 @@ class TrainState:
     partial: dict = field(default_factory=dict)
 
 
-def evaluate_all(model, loader, ten_crop=False):
+def evaluate_all(model, loader, ten_crop=False, progress=False, desc="test"):
     """``evaluate`` on this rank's share of ``loader``, the counts summed
-    over ranks. Returns {"top1", "top5", "n"}."""
-    ev = evaluate(model, loader, ten_crop=ten_crop)
+    over ranks. ``progress``: a tqdm bar labelled ``desc`` (rank 0 only).
+    Returns {"top1", "top5", "n"}."""
+    bar = tqdm(loader, desc=desc, disable=not progress or dist.rank() != 0, leave=False,
+               dynamic_ncols=True, unit="batch")
+    try:
+        ev = evaluate(model, bar, ten_crop=ten_crop)
+    finally:
+        bar.close()
     counts = numpy.array([ev["top1"] * ev["n"], ev["top5"] * ev["n"], ev["n"]])
     dist.all_reduce(counts)
     top1, top5, n = numpy.rint(counts)
     return {"top1": top1 / max(n, 1), "top5": top5 / max(n, 1), "n": int(n)}
 
 
-def final_test(net, test, test10=None):
-    """Centre-crop (and, given ``test10``, ten-crop) top-1/top-5."""
-    centre = evaluate_all(net, test)
-    final = {"centre_top1": centre["top1"], "centre_top5": centre["top5"]}
+def final_test(net, test, test10=None, progress=False):
+    """Centre-crop (and, given ``test10``, ten-crop) top-1/top-5, each pass
+    with a progress bar when ``progress`` (rank 0). Returns
+    {"centre_top1", "centre_top5", "centre_time_s"} and, with ``test10``,
+    {"ten_crop_top1", "ten_crop_top5", "ten_crop_time_s"} (seconds of
+    wall time)."""
+    t0 = time.time()
+    centre = evaluate_all(net, test, progress=progress, desc="final test, centre crop")
+    final = {"centre_top1": centre["top1"], "centre_top5": centre["top5"],
+             "centre_time_s": round(time.time() - t0, 1)}
     if test10 is not None:
         t0 = time.time()
-        ten = evaluate_all(net, test10, ten_crop=True)
+        ten = evaluate_all(net, test10, ten_crop=True, progress=progress,
+                           desc="final test, ten crops")
         final.update(ten_crop_top1=ten["top1"], ten_crop_top5=ten["top5"],
                      ten_crop_time_s=round(time.time() - t0, 1))
     return final
+
+
+def _log_estimate(log, per_step, batch, epochs_left, steps_left, steps_per_epoch, test, world):
+    """Log the expected time of the rest of a run: ``per_step`` seconds
+    (measured) for each training step left, plus the test passes, priced
+    at a third of a training step's time per image (a forward pass without
+    the backward's two products)."""
+    steps = steps_left + (epochs_left - 1) * steps_per_epoch
+    train_s = steps * per_step
+    test_images = len(getattr(test, "x", ())) / world
+    test_s = epochs_left * test_images * per_step / batch / 3
+    total = (train_s + test_s) / 60
+    log(f"{per_step * 1000:.0f} ms per training step: about {total:.0f} min for "
+        f"{epochs_left} epoch{'s' if epochs_left != 1 else ''} on this machine "
+        f"({train_s / 60:.1f} min training, {test_s / 60:.1f} min testing; the final "
+        f"test comes after)", flush=True)
 
 
 class _Interrupt:
@@ -82,7 +112,7 @@ class _Interrupt:
 
 
 def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoint_every=100,
-        stop_after_steps=None, progress=True, log=print):
+        stop_after_steps=None, progress=True, estimate_after=10, log=print):
     """Train ``net`` (the model, or its DistributedDataParallel wrapper) from
     ``state`` to ``epochs`` epochs.
 
@@ -93,7 +123,20 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
         state: a :class:`TrainState` (a fresh one, or a resumed one).
         checkpoint_every: steps between mid-epoch checkpoints (0: none).
         stop_after_steps: act as if Ctrl-C came after this many steps (tests).
+        progress: tqdm bars for the training steps and the test passes
+            (rank 0 only).
+        estimate_after: after this many steps (or the epoch's steps, if
+            fewer; rank 0, once), log the expected time of the rest of the
+            run on this machine, timed from the steps after the first
+            (below 2: no estimate).
         log: print function (rank 0's print; the others pass a no-op).
+
+    Each epoch appends to ``state.history`` (and to metrics.jsonl) a row:
+    epoch, train_loss, train_top1 (running, with augmentation and
+    dropout), test_top1, test_top5 (centre crop), lr (the epoch's),
+    train_time_s (the training steps), images_per_s (training images per
+    second, all ranks), test_time_s (the test pass), epoch_time_s (both,
+    with checkpointing), and ranks when there are several.
 
     Returns 0 when every epoch ran, 130 when stopped by Ctrl-C (saved).
     Raises NonFiniteLoss, or RunError when a checkpoint cannot be written.
@@ -103,6 +146,7 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
     previous = signal.signal(signal.SIGINT, interrupt)
     lr_of = lambda: opt.param_groups[0]["lr"]  # noqa: E731
     steps_done = 0
+    plot_note, estimated = None, False
     try:
         for epoch in range(state.epoch, epochs):
             t0 = time.time()
@@ -117,6 +161,8 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
             bar = tqdm(total=len(train), initial=state.step, desc=f"epoch {epoch + 1}/{epochs}",
                        disable=not progress or rank != 0, leave=False, dynamic_ncols=True)
             seen_t0, seen = time.time(), 0
+            first_step = state.step
+            measure = min(estimate_after, len(train) - first_step)   # >= 2 to estimate
             for step, (xb, yb) in enumerate(train, start=state.step):
                 logits = net(Tensor(xb))
                 loss = F.cross_entropy(logits, yb)
@@ -133,6 +179,15 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
                 sums += [value * n, int((logits.numpy().argmax(axis=1) == yb).sum()), n]
                 seen += n
                 steps_done += 1
+                here = step + 1 - first_step     # steps of this epoch in this call
+                if here == 1:
+                    first_step_end = time.time()   # the first step warms up: not timed
+                elif here == measure and not estimated and rank == 0:
+                    estimated = True
+                    with tqdm.external_write_mode():     # above the bar, not through it
+                        _log_estimate(log, (time.time() - first_step_end) / (measure - 1), n,
+                                      epochs - epoch, len(train) - step - 1, len(train), test,
+                                      world)
                 bar.update(1)
                 bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{sums[1] / sums[2]:.3f}",
                                 img_s=f"{seen * world / (time.time() - seen_t0):.0f}")
@@ -160,7 +215,9 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
             state.step = 0
             train_time = time.time() - t0
             dist.all_reduce(sums)
-            ev = evaluate_all(net, test)
+            t_test = time.time()
+            ev = evaluate_all(net, test, progress=progress, desc=f"test {epoch + 1}/{epochs}")
+            test_time = time.time() - t_test
             lr_used = lr_of()
             if isinstance(sched, ReduceLROnPlateau):
                 sched.step(ev["top1"])
@@ -171,7 +228,8 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
                    "test_top1": ev["top1"], "test_top5": ev["top5"], "lr": lr_used,
                    "epoch_time_s": round(time.time() - t0, 2),
                    "train_time_s": round(train_time, 2),
-                   "images_per_s": round(n / train_time, 1)}
+                   "images_per_s": round(n / train_time, 1),
+                   "test_time_s": round(test_time, 2)}
             if world > 1:
                 row["ranks"] = world
             state.history.append(row)
@@ -180,11 +238,14 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
                 folder.save(model, opt, sched, epoch=epoch + 1, step=0,
                             extra={"history": state.history})
                 folder.append_metrics(row)
-                plot_curves(folder.path, state.history)
+                skipped = plot_curves(folder.path, state.history)
+                if skipped and skipped != plot_note:
+                    log(f"curves.png not written: {skipped}")
+                plot_note = skipped
             log(f"epoch {epoch + 1:3d}/{epochs}  train loss {row['train_loss']:.4f} "
                 f"top-1 {row['train_top1']:.4f}  test top-1 {ev['top1']:.4f} (centre)  "
-                f"lr {lr_used:.4g}  {row['epoch_time_s']:.1f} s ({row['images_per_s']:.0f} img/s)",
-                flush=True)
+                f"lr {lr_used:.4g}  train {train_time:.1f} s ({row['images_per_s']:.0f} img/s)  "
+                f"test {test_time:.1f} s", flush=True)
         return 0
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -100,6 +100,19 @@ class RunFolder:
         with open(self.metrics, "w") as f:
             f.writelines(json.dumps(h) + "\n" for h in history)
 
+    def read_metrics(self):
+        """The rows of metrics.jsonl (one dict per epoch). Raises RunError
+        for a folder without it or a line that is not JSON."""
+        if not os.path.exists(self.metrics):
+            raise RunError(f"{self.path}: no metrics.jsonl there; is it a run folder (one "
+                           "that finished at least one epoch)?")
+        with open(self.metrics, encoding="utf-8") as f:
+            lines = [line for line in f if line.strip()]
+        try:
+            return [json.loads(line) for line in lines]
+        except ValueError as exc:
+            raise RunError(f"{self.metrics}: not one JSON object per line ({exc})") from exc
+
     def append_metrics(self, row):
         """Append one epoch's ``row`` (a JSON-able dict) as a line of metrics.jsonl."""
         with open(self.metrics, "a") as f:
