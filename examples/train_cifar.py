@@ -85,6 +85,18 @@ def parse_args(argv=None):
     p.add_argument("--resume", default=None, metavar="RUN_FOLDER",
                    help="continue the run saved in this folder")
     p.add_argument("--no-pca", action="store_true", help="turn off PCA colour noise")
+    # the paper's ablation switches (examples/ablations.py; README, "Reproducing the paper")
+    p.add_argument("--lrn", action=argparse.BooleanOptionalAction, default=True,
+                   help="local response normalization after conv1 and conv2 (section 3.3)")
+    p.add_argument("--pool", default="3,2", choices=["3,2", "2,2"],
+                   help="max-pooling kernel,stride: 3,2 overlapping (3.4) or 2,2 not")
+    p.add_argument("--activation", default="relu", choices=["relu", "tanh"],
+                   help="nonlinearity after every conv and hidden fc layer (3.1)")
+    p.add_argument("--dropout", type=float, default=0.5,
+                   help="drop probability after fc6 and fc7 (4.2); 0 turns dropout off")
+    p.add_argument("--one-gpu", action="store_true",
+                   help="the paper's one-GPU comparison net (3.2): half the kernels of "
+                        "conv1-conv4, one tower, no grouped convolutions (needs --towers 1)")
     p.add_argument("--ten-crop", dest="ten_crop", action="store_true", default=True,
                    help="final test with ten-crop averaging (default on)")
     p.add_argument("--no-ten-crop", dest="ten_crop", action="store_false",
@@ -110,6 +122,10 @@ def parse_args(argv=None):
     # for tests: behave as if Ctrl-C came after this many training steps
     p.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if not 0.0 <= args.dropout < 1.0:
+        p.error(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.one_gpu and args.towers == 2:
+        p.error("--one-gpu is a one-tower net: drop --towers 2")
     if args.epochs is not None and args.epochs < 1:
         p.error(f"--epochs must be at least 1, got {args.epochs}")
     if args.checkpoint_every < 0:
@@ -178,6 +194,15 @@ RUNTIME_KEYS = ("resume", "no_progress", "stop_after_steps", "distributed", "buc
 RESUME_FLAGS = RUNTIME_KEYS + ("epochs",)
 
 
+def model_switches(args):
+    """The ablation switches of ``alexnet_cifar`` from the options (a run
+    saved before they existed has the defaults)."""
+    get = lambda k, d: getattr(args, k, d)  # noqa: E731
+    return dict(dropout=get("dropout", 0.5), lrn=get("lrn", True),
+                pool=tuple(int(v) for v in get("pool", "3,2").split(",")),
+                activation=get("activation", "relu"), one_gpu=get("one_gpu", False))
+
+
 # ------------------------------------------------------------------ main
 def main(argv=None):
     args = parse_args(argv)
@@ -197,7 +222,8 @@ def main(argv=None):
     if world > 1 and any(d.startswith("cuda") for d in devices):
         # one GPU per rank: the rank's local index picks it
         devices = [f"cuda:{dist.local_rank()}"]
-    towers = args.towers or (2 if len(devices) == 2 else 1)
+    towers = args.towers or (2 if len(devices) == 2 and not getattr(args, "one_gpu", False)
+                             else 1)
     args.towers = towers
 
     minialex.manual_seed(args.seed)
@@ -220,7 +246,8 @@ def main(argv=None):
         elif args.epochs != saved["epochs"]:    # extended: a later --resume runs to the new end
             folder.write_config({**saved, "epochs": args.epochs})
     model = alexnet_cifar(args.preset, num_classes=len(classes), towers=towers,
-                          devices=devices if towers == 2 else devices[0], init=args.init)
+                          devices=devices if towers == 2 else devices[0], init=args.init,
+                          **model_switches(args))
     opt = SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
               weight_decay=args.weight_decay)
     if args.schedule == "plateau":
