@@ -82,6 +82,8 @@ def parse_args(argv=None):
                    help="figure 1's run: at most E epochs per net (0: skip it)")
     p.add_argument("--relu-tanh-subset", type=int, default=None, metavar="N",
                    help="training images of figure 1's run (default: --subset)")
+    p.add_argument("--relu-tanh-lr", type=float, default=0.02,
+                   help="learning rate of both nets of figure 1's run")
     p.add_argument("--progress", action="store_true", help="progress bars")
     p.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -302,7 +304,7 @@ def main(argv=None):
         if args.relu_tanh_epochs:
             rt_args = relu_tanh.parse_args(
                 ["--out", os.path.join(args.out, "relu_tanh"),
-                 "--max-epochs", str(args.relu_tanh_epochs)]
+                 "--max-epochs", str(args.relu_tanh_epochs), "--lr", str(args.relu_tanh_lr)]
                 + (["--data", args.data] if args.data else [])
                 + (["--progress"] if args.progress else [])
                 + (["--subset", str(args.relu_tanh_subset or args.subset)]

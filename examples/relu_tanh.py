@@ -33,10 +33,12 @@ import numpy
 from minialex import data as D
 from minialex.models import convnet4
 from minialex.optim import SGD, MultiStepLR
-from minialex.training import RunFolder, TrainState, fit, write_json
+from minialex.training import RunFolder, RunError, TrainState, fit, write_json
 
 TARGET = 0.25          # the paper's training error
 PAPER_RATIO = 6.0      # "six times faster"
+# settings a resumed net must share with the run it continues
+FIXED = ("data", "subset", "test_subset", "lr", "momentum", "batch_size", "seed")
 
 
 def parse_args(argv=None):
@@ -48,9 +50,9 @@ def parse_args(argv=None):
                    "reached 25%% training error")
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="train on N training images (a fixed random sample)")
-    p.add_argument("--test-subset", type=int, default=1000, metavar="N",
+    p.add_argument("--test-subset", type=int, default=500, metavar="N",
                    help="test images evaluated after each epoch (not used by the criterion)")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate, both nets")
+    p.add_argument("--lr", type=float, default=0.02, help="learning rate, both nets")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
@@ -102,6 +104,13 @@ def train_one(activation, args, train, test, log=print):
     sched = MultiStepLR(opt, milestones=[])          # constant learning rate
     state = TrainState()
     if os.path.exists(folder.checkpoint):
+        with open(folder.config) as f:
+            saved = json.load(f)
+        diffs = [f"--{k.replace('_', '-')} {saved.get(k)} (saved) vs {getattr(args, k)}"
+                 for k in FIXED if saved.get(k) != getattr(args, k)]
+        if diffs:
+            raise RunError(f"{folder.path} holds a run with other settings: " + "; ".join(diffs)
+                           + ". Use the saved ones, or another --out")
         loaded = folder.load(model, opt, sched)
         history = loaded["extra"].get("history", [])
         folder.rewrite_metrics(history)
@@ -192,6 +201,8 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         run(args)
+    except RunError as exc:
+        sys.exit(f"error: {exc}")
     except KeyboardInterrupt:
         print(f"stopped; run the same command again to continue ({args.out})")
         return 130
