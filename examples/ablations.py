@@ -84,6 +84,9 @@ def parse_args(argv=None):
                    help="training images of figure 1's run (default: --subset)")
     p.add_argument("--relu-tanh-lr", type=float, default=0.02,
                    help="learning rate of both nets of figure 1's run")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: write the table and plot from the runs finished so "
+                        "far (e.g. while the experiment runs)")
     p.add_argument("--progress", action="store_true", help="progress bars")
     p.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -234,7 +237,7 @@ def _paper(v):
 
 
 def write_table(args, arms, wall_s, rt):
-    head = ("| arm | section | change | centre top-1 err | centre top-5 err | ten-crop top-1 err"
+    head = ("| arm | section | change | seeds | centre top-1 err | centre top-5 err | ten-crop top-1 err"
             " | ten-crop top-5 err | Δ top-1 centre | Δ top-1 ten-crop | Δ top-5 ten-crop"
             " | paper Δ top-1 / top-5 | train-test top-1 gap |")
     lines = [f"# Ablations at CIFAR-10 scale ({args.preset} preset)", "",
@@ -246,14 +249,20 @@ def write_table(args, arms, wall_s, rt):
              "difference; * = within that seed-to-seed noise.", "", head,
              "|" + "---|" * (head.count("|") - 1)]
     for arm, a in arms.items():
-        row = [arm, a["section"], a["change"]] + [_cell(a[m + "_err"]) for m in METRICS]
+        row = [arm, a["section"], a["change"], str(a["seeds"])]
+        row += [_cell(a[m + "_err"]) for m in METRICS]
         row += [_delta(a.get(m + "_delta")) for m in ("centre_top1", "ten_crop_top1",
                                                       "ten_crop_top5")]
         paper = "" if arm == "baseline" else \
             f"{_paper(a['paper_delta_top1'])} / {_paper(a['paper_delta_top5'])}"
         row += [paper, f"{a['train_minus_test_top1']['mean']:+.1f}"]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", f"Wall time of the whole experiment as run (this call): {wall_s / 60:.1f} min."]
+    train_s = sum(sum(a["train_time_s"]["values"]) for a in arms.values())
+    lines += ["", f"Training time summed over the {sum(a['seeds'] for a in arms.values())} runs "
+              f"(epochs, without loading and the final tests): {train_s / 60:.1f} min"
+              + ("." if args.report_only else
+                 f"; wall time of this call (all of it, skipped runs cost nothing): "
+                 f"{wall_s / 60:.1f} min.")]
     if rt:
         lines += ["", "## ReLU against tanh (section 3.1, figure 1)", "",
                   relu_tanh.summary(rt) + "."]
@@ -293,6 +302,9 @@ def main(argv=None):
     args = parse_args(argv)
     log = print
     t0 = time.time()
+    if args.report_only:
+        return report(args, log, t0, _read(os.path.join(args.out, "relu_tanh"),
+                                           "relu_tanh.json"))
     try:
         check_experiment(args, log)
         for arm in args.arms:
@@ -315,6 +327,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         log(f"stopped; run the same command again to continue ({args.out})")
         return 130
+    return report(args, log, t0, rt)
+
+
+def report(args, log, t0, rt):
+    """Write ablations.md, ablations.json and ablations.png; returns 0."""
     arms = collect(args)
     log(write_table(args, arms, time.time() - t0, rt))
     skipped = plot(args, arms)

@@ -85,6 +85,12 @@ def test_rerun_skips_finished_arms(experiment):
     assert r.stdout.count("skip ") == 8 and "start " not in r.stdout
     assert "continuing the experiment" in r.stdout
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/checkpoint.npz")} == ckpts
+    # --report-only trains nothing and rewrites the table from the run folders
+    (out / "ablations.md").unlink()
+    r = run(*args, "--report-only")
+    assert r.returncode == 0 and "start " not in r.stdout and "skip " not in r.stdout
+    assert "summed over the 8 runs" in (out / "ablations.md").read_text()
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/checkpoint.npz")} == ckpts
 
 
 @pytest.mark.slow
