@@ -78,7 +78,7 @@ def parse_args(argv=None):
                    help="train every arm on the same N training images")
     p.add_argument("--test-subset", type=int, default=None, metavar="N",
                    help="evaluate every arm on the same N test images")
-    p.add_argument("--relu-tanh-epochs", type=int, default=30, metavar="E",
+    p.add_argument("--relu-tanh-epochs", type=int, default=60, metavar="E",
                    help="figure 1's run: at most E epochs per net (0: skip it)")
     p.add_argument("--relu-tanh-subset", type=int, default=None, metavar="N",
                    help="training images of figure 1's run (default: --subset)")
@@ -237,8 +237,8 @@ def _paper(v):
 
 
 def write_table(args, arms, wall_s, rt):
-    head = ("| arm | section | change | seeds | centre top-1 err | centre top-5 err | ten-crop top-1 err"
-            " | ten-crop top-5 err | Δ top-1 centre | Δ top-1 ten-crop | Δ top-5 ten-crop"
+    head = ("| arm | section | change | seeds | centre top-1 err | centre top-5 err"
+            " | ten-crop top-1 err | ten-crop top-5 err | Δ top-1 centre | Δ top-1 ten-crop | Δ top-5 ten-crop"
             " | paper Δ top-1 / top-5 | train-test top-1 gap |")
     lines = [f"# Ablations at CIFAR-10 scale ({args.preset} preset)", "",
              f"{args.epochs} epochs per run, training images: {args.subset or 'all 50,000'}, "

@@ -46,7 +46,7 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", default=None, help="CIFAR-10 folder (default $MINIALEX_DATA)")
     p.add_argument("--out", required=True, help="experiment folder")
-    p.add_argument("--max-epochs", type=int, default=30, help="stop a net here if it has not "
+    p.add_argument("--max-epochs", type=int, default=60, help="stop a net here if it has not "
                    "reached 25%% training error")
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="train on N training images (a fixed random sample)")
