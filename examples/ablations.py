@@ -63,7 +63,7 @@ FIXED = ("data", "preset", "subset", "test_subset")
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=train_cifar._HelpFormatter)
     p.add_argument("--data", default=None, help="CIFAR-10 folder (default $MINIALEX_DATA)")
     p.add_argument("--out", default="runs/ablations", help="experiment folder")
     p.add_argument("--arms", default=",".join(ARMS),
