@@ -114,8 +114,12 @@ def build_model(cfg, ckpt):
         if kind == "alexnet_onetower":
             model = alexnet_onetower(cfg["num_classes"], dropout=cfg["dropout"])
         elif kind is None and "widths" in cfg:
+            # the ablation switches; a checkpoint saved before they existed has the defaults
+            cfg = {"lrn": True, "pool": [3, 2], "activation": "relu", "one_gpu": False, **cfg}
             args = dict(num_classes=cfg["num_classes"], towers=cfg["towers"],
-                        init=cfg.get("init", "kaiming"), dropout=cfg["dropout"])
+                        init=cfg.get("init", "kaiming"), dropout=cfg["dropout"], lrn=cfg["lrn"],
+                        pool=tuple(cfg["pool"]), activation=cfg["activation"],
+                        one_gpu=cfg["one_gpu"])
             model = (alexnet_cifar(cfg["preset"], **args) if "preset" in cfg else AlexNet(**args))
         else:
             raise PredictError(f"{ckpt} is a run of model {kind!r}, which predict.py does not "

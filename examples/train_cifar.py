@@ -72,11 +72,28 @@ def parse_args(argv=None):
                         "(fan-in everywhere) or paper (N(0, 0.01^2); stays at chance on "
                         "this net, docs/paper.md)")
     add_run_options(p)
+    # the paper's ablation switches (examples/ablations.py; README, "Reproducing the paper")
+    p.add_argument("--lrn", action=argparse.BooleanOptionalAction, default=True,
+                   help="local response normalization after conv1 and conv2 (section 3.3)")
+    p.add_argument("--pool", default="3,2", choices=["3,2", "2,2"],
+                   help="max-pooling kernel,stride: 3,2 overlapping (3.4) or 2,2 not")
+    p.add_argument("--activation", default="relu", choices=["relu", "tanh"],
+                   help="nonlinearity after every conv and hidden fc layer (3.1)")
+    p.add_argument("--dropout", type=float, default=0.5,
+                   help="drop probability after fc6 and fc7 (4.2); 0 turns dropout off")
+    p.add_argument("--one-gpu", action="store_true",
+                   help="the paper's one-GPU comparison net (3.2): half the kernels of "
+                        "conv1-conv4, one tower, no grouped convolutions (needs --towers 1)")
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="train on N training images only, a fixed random sample (quick runs)")
     p.add_argument("--test-subset", type=int, default=None, metavar="N",
                    help="evaluate on N test images only, a fixed random sample (quick runs)")
-    return parse_training_args(p, argv)
+    args = parse_training_args(p, argv)
+    if not 0.0 <= args.dropout < 1.0:
+        p.error(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.one_gpu and args.towers == 2:
+        p.error("--one-gpu is a one-tower net: drop --towers 2")
+    return args
 
 
 # ------------------------------------------------------------------ data
@@ -171,9 +188,21 @@ def load_data(args, rank, world):
                  "$MINIALEX_DATA, else download into ~/.cache/minialex.")
 
 
+def model_switches(args):
+    """The ablation switches of ``alexnet_cifar`` from the options (a run
+    saved before they existed has the defaults)."""
+    get = lambda k, d: getattr(args, k, d)  # noqa: E731
+    return dict(dropout=get("dropout", 0.5), lrn=get("lrn", True),
+                pool=tuple(int(v) for v in get("pool", "3,2").split(",")),
+                activation=get("activation", "relu"), one_gpu=get("one_gpu", False))
+
+
 def build_model(args, classes, devices):
+    if getattr(args, "one_gpu", False):
+        args.towers = 1          # the one-GPU comparison net is one tower
     return alexnet_cifar(args.preset, num_classes=len(classes), towers=args.towers,
-                         devices=devices if args.towers == 2 else devices[0], init=args.init)
+                         devices=devices if args.towers == 2 else devices[0], init=args.init,
+                         **model_switches(args))
 
 
 # ------------------------------------------------------------------ main

@@ -13,6 +13,8 @@ opset 17), built with ``onnx.helper`` and checked with ``onnx.checker``:
     minialex                 ONNX
     Conv2d (groups)          Conv (group, pads = [ph, pw, ph, pw])
     ReLU / F.relu            Relu
+    Tanh / F.tanh            Tanh
+    Identity                 nothing (e.g. AlexNet's lrn=False)
     LocalResponseNorm        LRN, alpha * size (ONNX, like PyTorch and Caffe,
                              divides alpha by size; minialex and the paper do
                              not, docs/paper.md); even sizes (no LRN node
@@ -29,7 +31,8 @@ opset 17), built with ``onnx.helper`` and checked with ``onnx.checker``:
 
 Known models: ``nn.Sequential`` of the layers above (nested too), AlexNet
 (ImageNet and CIFAR presets, ``towers=1`` with grouped Conv nodes or
-``towers=2`` with two towers and Concat) and the tutorials' one-tower
+``towers=2`` with two towers and Concat; every ablation switch: lrn,
+pool, activation, dropout, one_gpu) and the tutorials' one-tower
 AlexNet. Weights become float32 initializers named as in the model's
 ``state_dict``. Input "input" (N, C, H, W) float32, output "logits".
 """
@@ -40,7 +43,7 @@ import tempfile
 import numpy
 
 from .nn import (Sequential, Conv2d, Linear, ReLU, Dropout, Flatten, MaxPool2d,
-                 LocalResponseNorm)
+                 LocalResponseNorm, Tanh, Identity)
 from .functions.max_pool2d import pool_output_size
 from .models.alexnet import AlexNet
 from .models.alexnet_onetower import AlexNetOneTower
@@ -208,8 +211,16 @@ def _relu(g, m, name, x, shape, where=None):
     return g.node("Relu", [x], name if name.endswith("relu") else name + ".relu"), shape
 
 
+def _tanh(g, m, name, x, shape, where=None):
+    return g.node("Tanh", [x], name if name.endswith("tanh") else name + ".tanh"), shape
+
+
 def _dropout(g, m, name, x, shape, where=None):
     return x, shape            # the identity at inference: no node
+
+
+def _identity(g, m, name, x, shape, where=None):
+    return x, shape            # no node
 
 
 def _flatten(g, m, name, x, shape, where, start_dim=None):
@@ -272,8 +283,8 @@ def _lrn(g, m, name, x, shape, where):
     return g.node("Div", [x, den], name), shape
 
 
-_LAYERS = {Conv2d: _conv, Linear: _linear, ReLU: _relu, Dropout: _dropout, Flatten: _flatten,
-           MaxPool2d: _maxpool, LocalResponseNorm: _lrn}
+_LAYERS = {Conv2d: _conv, Linear: _linear, ReLU: _relu, Tanh: _tanh, Dropout: _dropout,
+           Identity: _identity, Flatten: _flatten, MaxPool2d: _maxpool, LocalResponseNorm: _lrn}
 
 
 # ------------------------------------------------------------------ models
@@ -286,11 +297,14 @@ def _check_input(m, shape):
 
 def _seq(g, layers, x, shape):
     """Emit ``(module, name)`` pairs one after another; a string module
-    is "relu" or "flatten" (the model's F.relu / F.flatten calls)."""
+    is "relu", "tanh" or "flatten" (the model's F.relu / F.tanh / F.flatten
+    calls)."""
     for m, name in layers:
         where = f"{name!r}"
         if m == "relu":
             x, shape = _relu(g, None, name, x, shape)
+        elif m == "tanh":
+            x, shape = _tanh(g, None, name, x, shape)
         elif m == "flatten":
             x, shape = _flatten(g, None, name, x, shape, where, start_dim=1)
         else:
@@ -299,12 +313,14 @@ def _seq(g, layers, x, shape):
 
 
 def _trunk_blocks(t, p):
-    """AlexNet's _Trunk layers as (module, node name): block12, block345."""
-    b12 = [(t.conv1, f"{p}conv1"), ("relu", f"{p}conv1.relu"), (t.lrn, f"{p}lrn1"),
-           (t.pool, f"{p}pool1"), (t.conv2, f"{p}conv2"), ("relu", f"{p}conv2.relu"),
+    """AlexNet's _Trunk layers as (module, node name): block12, block345
+    (its activation, "relu" or "tanh"; an Identity LRN emits nothing)."""
+    a = t.activation
+    b12 = [(t.conv1, f"{p}conv1"), (a, f"{p}conv1.{a}"), (t.lrn, f"{p}lrn1"),
+           (t.pool, f"{p}pool1"), (t.conv2, f"{p}conv2"), (a, f"{p}conv2.{a}"),
            (t.lrn, f"{p}lrn2"), (t.pool, f"{p}pool2")]
-    b345 = [(t.conv3, f"{p}conv3"), ("relu", f"{p}conv3.relu"), (t.conv4, f"{p}conv4"),
-            ("relu", f"{p}conv4.relu"), (t.conv5, f"{p}conv5"), ("relu", f"{p}conv5.relu"),
+    b345 = [(t.conv3, f"{p}conv3"), (a, f"{p}conv3.{a}"), (t.conv4, f"{p}conv4"),
+            (a, f"{p}conv4.{a}"), (t.conv5, f"{p}conv5"), (a, f"{p}conv5.{a}"),
             (t.pool, f"{p}pool5"), ("flatten", f"{p}flatten")]
     return b12, b345
 
@@ -316,8 +332,9 @@ def _alexnet(g, m, prefix, x, shape):
     if m.towers == 1:
         b12, b345 = _trunk_blocks(m.trunk, pre + "trunk.")
         t = m.trunk
-        head = [(t.fc6, pre + "trunk.fc6"), ("relu", pre + "trunk.fc6.relu"),
-                (t.fc7, pre + "trunk.fc7"), ("relu", pre + "trunk.fc7.relu")]
+        a = t.activation
+        head = [(t.fc6, pre + "trunk.fc6"), (a, f"{pre}trunk.fc6.{a}"),
+                (t.fc7, pre + "trunk.fc7"), (a, f"{pre}trunk.fc7.{a}")]
         x, shape = _seq(g, b12 + b345 + head, x, shape)
         return _seq(g, [(m.fc8, pre + "fc8")], x, shape)
     towers = [(m.tower0, pre + "tower0."), (m.tower1, pre + "tower1.")]
@@ -327,8 +344,8 @@ def _alexnet(g, m, prefix, x, shape):
     h = [_seq(g, b345, *both) for _, b345 in blocks]
     for layer in ("fc6", "fc7"):
         both = _concat(g, h, f"{pre}{layer}.input")
-        h = [_seq(g, [(getattr(t, layer), p + layer), ("relu", f"{p}{layer}.relu")], *both)
-             for t, p in towers]
+        h = [_seq(g, [(getattr(t, layer), p + layer), (t.activation, f"{p}{layer}.{t.activation}")],
+                  *both) for t, p in towers]
     return _seq(g, [(m.fc8, pre + "fc8")], *_concat(g, h, pre + "fc8.input"))
 
 

@@ -218,6 +218,9 @@ def check_config(own, saved, path):
                               "model settings; the file is damaged or hand-made")
     own = json.loads(json.dumps(own))  # tuples -> lists, as stored
     keys = sorted(set(own) | set(saved))
+    # a setting the file does not mention predates it: the file was saved
+    # with that setting's default (e.g. lrn=True before the ablation switches)
+    keys = [k for k in keys if k in saved]
     diffs = [f"{k}: file has {saved.get(k)!r}, model has {own.get(k)!r}"
              for k in keys if k != "init" and own.get(k) != saved.get(k)]
     if diffs:

@@ -34,7 +34,8 @@ import numpy
 
 from .. import functional as F
 from ..backend import get_device
-from ..nn import Module, Conv2d, Linear, LocalResponseNorm, MaxPool2d
+from ..functions.max_pool2d import pool_output_size
+from ..nn import Module, Conv2d, Linear, LocalResponseNorm, MaxPool2d, Identity
 from ..random import default_generator
 
 __all__ = ["AlexNet", "alexnet_cifar", "CIFAR_PRESETS", "towers_to_one", "one_to_towers"]
@@ -50,6 +51,7 @@ CIFAR_PRESETS = {
 _SPLIT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
 _BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")   # paper section 5
 _INITS = ("paper", "kaiming", "kaiming_in")
+_ACTIVATIONS = {"relu": F.relu, "tanh": F.tanh}
 
 
 class _Trunk(Module):
@@ -61,6 +63,7 @@ class _Trunk(Module):
         c1, c2, c3, c5, fc = (w // share for w in cfg["widths"])
         c2_in = cfg["widths"][1]            # conv3 reads both towers
         fc_in = cfg["widths"][3] * cfg["fc_spatial"] ** 2
+        self.activation = cfg["activation"]
         k1, s1, p1 = cfg["conv1"]
         self.conv1 = Conv2d(3, c1, k1, stride=s1, padding=p1)
         self.conv2 = Conv2d(c1, c2, 5, padding=2, groups=groups)
@@ -69,18 +72,23 @@ class _Trunk(Module):
         self.conv5 = Conv2d(c3, c5, 3, padding=1, groups=groups)
         self.fc6 = Linear(fc_in, fc)
         self.fc7 = Linear(cfg["widths"][4], fc)
-        self.lrn = LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
-        self.pool = MaxPool2d(3, stride=2)
+        # lrn=False: the identity in LRN's place (section 3.3's ablation)
+        self.lrn = LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0) if cfg["lrn"] else Identity()
+        self.pool = MaxPool2d(cfg["pool"][0], stride=cfg["pool"][1])
+
+    def act(self, x):
+        """The nonlinearity after every conv and fc layer (ReLU or tanh)."""
+        return _ACTIVATIONS[self.activation](x)
 
     def block12(self, x):
-        """conv1 and conv2 with their ReLU, LRN and pooling."""
-        x = self.pool(self.lrn(F.relu(self.conv1(x))))
-        return self.pool(self.lrn(F.relu(self.conv2(x))))
+        """conv1 and conv2 with their activation, LRN and pooling."""
+        x = self.pool(self.lrn(self.act(self.conv1(x))))
+        return self.pool(self.lrn(self.act(self.conv2(x))))
 
     def block345(self, x):
         """conv3 (x holds both towers' channels), conv4, conv5, pool, flatten."""
-        x = F.relu(self.conv4(F.relu(self.conv3(x))))
-        return F.flatten(self.pool(F.relu(self.conv5(x))))
+        x = self.act(self.conv4(self.act(self.conv3(x))))
+        return F.flatten(self.pool(self.act(self.conv5(x))))
 
 
 class AlexNet(Module):
@@ -98,31 +106,61 @@ class AlexNet(Module):
             conv5, fc6, fc7 and 0 elsewhere, section 5), "kaiming" (He
             normal: fan-out for convolutions, fan-in for fc layers; biases 0)
             or "kaiming_in" (He normal, fan-in everywhere; biases 0).
-        dropout (float): drop probability after fc6 and fc7 (section 4.2).
+        dropout (float): drop probability after fc6 and fc7 (section 4.2),
+            in [0, 1); 0 turns dropout off.
+        lrn (bool): local response normalization after conv1 and conv2
+            (section 3.3). Default True; False puts ``nn.Identity`` there.
+        pool ((kernel, stride)): every max-pooling layer's window and
+            stride. Default (3, 2), the paper's overlapping pooling (3.4);
+            (2, 2) is the non-overlapping comparison. fc6's input size
+            follows from the shapes (CIFAR: C5 * 2 * 2 with (3, 2), C5 * 3 * 3
+            with (2, 2); ImageNet: 6 x 6 with both).
+        activation ("relu" | "tanh"): the nonlinearity after every conv and
+            hidden fc layer. Default "relu" (3.1); "tanh" is the saturating
+            comparison of figure 1.
+        one_gpu (bool): the paper's one-GPU comparison net (section 3.2 and
+            its footnote): half the kernels of conv1, conv2, conv3 and conv4,
+            conv5 and the fc layers kept at full size ("to make the two nets
+            have approximately the same number of parameters, we did not
+            halve the size of the final convolutional layer (nor the
+            fully-connected layers which follow)"), one tower, no grouped
+            convolutions (every conv reads all channels of the layer below).
+            Needs ``towers=1``. Default False.
+
+    Every setting is recorded in ``model.config`` (and so in checkpoints).
 
     With 1000 classes the net has 60,965,224 parameters (the paper's
     "60 million").
 
     Raises:
         ValueError: towers not 1 or 2, two devices for one tower, an
-            unknown init, or an input of the wrong shape (in forward).
+            unknown init or activation, dropout outside [0, 1), a pool that
+            is not two positive ints or leaves no pixel for fc6, one_gpu
+            with towers=2, or an input of the wrong shape (in forward).
     """
 
     _config = {"conv1": (11, 4, 0), "fc_spatial": 6, "widths": (96, 256, 384, 256, 4096),
                "input_size": 227}
 
     def __init__(self, num_classes=1000, towers=2, devices=None, init="paper", dropout=0.5,
-                 _config=None):
+                 _config=None, *, lrn=True, pool=(3, 2), activation="relu", one_gpu=False):
         super().__init__()
         cfg = dict(_config or self._config)
         if towers not in (1, 2):
             raise ValueError(f"towers must be 1 or 2, got {towers}")
+        pool = _check_switches(dropout, pool, activation, one_gpu, towers)
         devs = _device_pair(devices, towers)
+        cfg.update(lrn=bool(lrn), pool=pool, activation=activation, one_gpu=bool(one_gpu))
+        cfg["fc_spatial"] = _fc_spatial(cfg)
         self.config = {**cfg, "num_classes": num_classes, "towers": towers,
                        "dropout": dropout, "init": init}
         self.towers, self.devices, self.p = towers, devs, dropout
         self.input_size = cfg["input_size"]
-        if towers == 1:
+        if one_gpu:       # half of conv1-conv4; conv5 and the fc layers kept (3.2, footnote)
+            w = cfg["widths"]
+            cfg["widths"] = (w[0] // 2, w[1] // 2, w[2] // 2, w[3], w[4])
+            self.trunk = _Trunk(cfg, 1, groups=1)
+        elif towers == 1:
             self.trunk = _Trunk(cfg, 1, groups=2)
         else:
             self.tower0 = _Trunk(cfg, 2, groups=1)
@@ -168,14 +206,14 @@ class AlexNet(Module):
                              f"{self.input_size}), got {x.shape}")
         if self.towers == 1:
             h = self.trunk.block345(self.trunk.block12(x.to(self.devices[0], tag="input")))
-            h = F.dropout(F.relu(self.trunk.fc6(h)), self.p, self.training)
-            h = F.dropout(F.relu(self.trunk.fc7(h)), self.p, self.training)
+            h = F.dropout(self.trunk.act(self.trunk.fc6(h)), self.p, self.training)
+            h = F.dropout(self.trunk.act(self.trunk.fc7(h)), self.p, self.training)
             return self.fc8(h)
         towers, devs = (self.tower0, self.tower1), self.devices
         h = [t.block12(x.to(d, tag="input")) for t, d in zip(towers, devs)]
         h = [t.block345(_gather(h, d, "conv3")) for t, d in zip(towers, devs)]
         for layer in ("fc6", "fc7"):
-            h = [F.dropout(F.relu(getattr(t, layer)(_gather(h, d, layer))), self.p, self.training)
+            h = [F.dropout(t.act(getattr(t, layer)(_gather(h, d, layer))), self.p, self.training)
                  for t, d in zip(towers, devs)]
         return self.fc8(_gather(h, devs[0], "fc8"))
 
@@ -189,6 +227,38 @@ def _gather(parts, device, tag):
     """Concatenate both towers' activations along the channel/feature axis
     (tower 0 first) on ``device``: the only place towers communicate."""
     return F.concatenate([p.to(device, tag=tag) for p in parts], axis=1)
+
+
+def _check_switches(dropout, pool, activation, one_gpu, towers):
+    """Validate the ablation switches; returns pool as a (kernel, stride) tuple."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1) (0 turns it off), got {dropout}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}: use one of "
+                         f"{', '.join(_ACTIVATIONS)}")
+    try:
+        pool = tuple(int(v) for v in pool)
+    except (TypeError, ValueError):
+        pool = ()
+    if len(pool) != 2 or min(pool) < 1:
+        raise ValueError(f"pool must be (kernel, stride), two positive ints, e.g. (3, 2) "
+                         f"overlapping or (2, 2) not; got {pool!r}")
+    if one_gpu and towers != 1:
+        raise ValueError("one_gpu=True is a one-tower net: use towers=1")
+    return pool
+
+
+def _fc_spatial(cfg):
+    """Side of conv5's pooled output: conv1, then three poolings (conv2-5
+    keep the size: 'same' padding)."""
+    k, s, p = cfg["conv1"]
+    side = (cfg["input_size"] + 2 * p - k) // s + 1
+    for _ in range(3):
+        if side < cfg["pool"][0]:
+            raise ValueError(f"pool {cfg['pool']} leaves no pixel for fc6 at input size "
+                             f"{cfg['input_size']}; use a smaller window")
+        side = pool_output_size(side, *cfg["pool"], 0, False)
+    return side
 
 
 def _device_pair(devices, towers):
@@ -207,7 +277,7 @@ def _device_pair(devices, towers):
 
 
 def alexnet_cifar(preset="small", num_classes=10, towers=2, devices=None, init="kaiming",
-                  dropout=0.5):
+                  dropout=0.5, *, lrn=True, pool=(3, 2), activation="relu", one_gpu=False):
     """AlexNet adapted to CIFAR-10 (docs/paper.md, "The CIFAR-10 net"):
     input (N, 3, 28, 28) (28x28 crops of the 32x32 images), conv1 5x5
     stride 1 padding 2, the paper's topology otherwise (pools 28 -> 13 ->
@@ -227,12 +297,17 @@ def alexnet_cifar(preset="small", num_classes=10, towers=2, devices=None, init="
             images, standardized input, lr 0.02, 2 epochs): test top-1 40.4%
             with "kaiming" against 35.7% with "kaiming_in".
         towers, devices, dropout, num_classes: as for :class:`AlexNet`.
+        lrn, pool, activation, one_gpu: the paper's ablation switches, as
+            for :class:`AlexNet` (defaults: the paper's net). With
+            ``pool=(2, 2)`` the pools go 28 -> 14 -> 7 -> 3 and fc6 reads
+            C5 * 3 * 3 inputs.
     """
     if preset not in CIFAR_PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose one of {sorted(CIFAR_PRESETS)}")
     cfg = {"conv1": (5, 1, 2), "fc_spatial": 2, "widths": CIFAR_PRESETS[preset],
            "input_size": 28}
-    model = AlexNet(num_classes, towers, devices, init, dropout, _config=cfg)
+    model = AlexNet(num_classes, towers, devices, init, dropout, _config=cfg, lrn=lrn, pool=pool,
+                    activation=activation, one_gpu=one_gpu)
     model.config["preset"] = preset
     return model
 

@@ -100,7 +100,9 @@ def run(args, load_data, build_model, *, default_epochs, name):
                                      "out": resume, "epochs": args.epochs or saved["epochs"]})
     args.epochs = args.epochs or default_epochs
     devices = _devices(args, world)
-    args.towers = args.towers or (2 if len(devices) == 2 else 1)
+    # two devices mean two towers, except for a net that has one (--one-gpu)
+    args.towers = args.towers or (2 if len(devices) == 2 and not getattr(args, "one_gpu", False)
+                                  else 1)
 
     manual_seed(args.seed)
     data = load_data(args, rank, world)      # before the run folder: a failed start leaves nothing
