@@ -82,7 +82,8 @@ class Conv2dFunction(Function):
         kern = paths.choose("conv2d", xp, window=((kh, kw), self.stride))
         self.winograd = getattr(kern, "applies", lambda *a: False)((kh, kw), self.stride)
         if self.winograd:       # F(2x2, 3x3): its own forward and backward (winograd.py)
-            y, self.saved = kern.forward(x, W, b, self.padding, G, out_hw)
+            y, self.saved = kern.forward(x, W, b, self.padding, G, out_hw,
+                                         keep=any(self.needs_input_grad[:2]))
             self.kern, self.w_shape = kern, W.shape
             return y
         X = kern.im2col(x, (kh, kw), self.stride, self.padding, out_hw)   # (C, kh, kw, OH, OW, N)
