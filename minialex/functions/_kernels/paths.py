@@ -67,9 +67,9 @@ PLANES_LAST_MAX_PIXELS = 400
 
 # conv2d's Winograd path (F(2x2, 3x3), winograd.py) for 3x3 stride-1
 # windows on NumPy. Measured fwd+bwd against the im2col path on conv3-conv5
-# of the CIFAR presets at batch 128 (benchmarks/layers_conv.py --paths, one
-# process, alternating, 2 loaded cores): 0.1-0.55x im2col's time (commit
-# message of this line has the table).
+# of the CIFAR presets at batch 128 (benchmarks/conv_paths.py, one process,
+# alternating, 2 cores under load 8): 0.20-0.41x im2col's time, 0.12-0.74x
+# PyTorch's; float32 error at im2col's (winograd.py).
 WINOGRAD_BY_DEFAULT = True
 
 _forced = {}                 # op -> path name, while a ``use`` block runs

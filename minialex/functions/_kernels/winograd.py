@@ -59,8 +59,15 @@ the convolution in exact arithmetic, so it is the convolution's gradient
 (the reference test and float64 gradcheck check it). Both input and
 weight gradients run through the transforms (no im2col columns at all).
 
-Accuracy (float32, against the float64 loop reference; benchmarks/
-winograd_accuracy.py): see the commit message of this path.
+Accuracy (float32 against the float64 loop reference, max |error| / max
+|reference| over y, dL/dx and dL/dW; benchmarks/conv_paths.py): 3.6e-7 to
+6.4e-7 on conv3-conv5 of the CIFAR presets, im2col's 4.6e-7 to 9.1e-7.
+
+Speed (the same script, forward + backward, batch 128, 2 shared cores
+under load 8): 0.20-0.41x the im2col path's time, 0.12-0.74x PyTorch's.
+The 16*G products run split over minialex's threads with one BLAS thread
+each (:func:`batched_products`): as 16*G multithreaded BLAS calls they were
+slower than im2col's few big products (see there).
 """
 
 import contextlib
