@@ -1,5 +1,6 @@
 """Timing helpers shared by the layer benchmarks."""
 
+import os
 import time
 
 import numpy as np
@@ -42,3 +43,79 @@ def torch_or_none(threads):
         return None
     torch.set_num_threads(threads)
     return torch
+
+
+# ------------------------------------------------------------ the BLAS as users have it
+# Some machines (these CI/agent machines among them) set these two variables,
+# which hold NumPy's OpenBLAS to older kernels (e.g. Haswell's on an AVX-512
+# CPU); a user's machine normally has neither. ``--users-env`` reruns a
+# benchmark with both removed, in that benchmark's own subprocess only.
+USERS_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+ROWS_TAG = "ROWS_JSON "          # the line a child benchmark prints its rows on
+
+
+def blas_core_type():
+    """The core type NumPy's BLAS runs, e.g. "openblas Haswell", from
+    threadpoolctl's ``threadpool_info()`` ("architecture"); NumPy must
+    be imported already. "unknown" without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    blas = [f"{i.get('internal_api')} {i.get('architecture', '?')}" for i in threadpool_info()
+            if i.get("user_api") == "blas"]
+    return ", ".join(blas) or "no BLAS found"
+
+
+def blas_env_note():
+    """One line: the core type and the two variables as this process has them."""
+    env = ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in USERS_UNSET)
+    return f"BLAS core type: {blas_core_type()} ({env})"
+
+
+def run_in_both_envs(script, args):
+    """Run ``python script args`` twice in subprocesses, first with this
+    environment, then with :data:`USERS_UNSET` removed (as users have it),
+    each printing its table and a last ``ROWS_JSON`` line. Returns
+    ``[(label, note, rows), ...]`` for the two; a failed child raises
+    RuntimeError with its last stderr line."""
+    import json
+    import subprocess
+    import sys
+    runs = []
+    for label, env in (("as set here", dict(os.environ)),
+                       ("as users have it", {k: v for k, v in os.environ.items()
+                                             if k not in USERS_UNSET})):
+        out = subprocess.run([sys.executable, script] + list(args), env=env,
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"{script} ({label}) failed: "
+                               f"{(out.stderr.strip().splitlines() or ['?'])[-1]}")
+        lines = out.stdout.splitlines()
+        data = json.loads([ln for ln in lines if ln.startswith(ROWS_TAG)][-1][len(ROWS_TAG):])
+        runs.append((label, data["note"], data["rows"]))
+    return runs
+
+
+def print_side_by_side(runs, key_cols, value_cols, out=print):
+    """One table of both runs of :func:`run_in_both_envs`: the rows matched
+    on ``key_cols`` (names), each run's ``value_cols`` (name, width, format)
+    side by side."""
+    for label, note, _ in runs:
+        out(f"[{label}] {note}")
+    keys = [r for r in runs[0][2]]
+    width = sum(w + 1 for _, w, _ in value_cols)
+    head = " ".join(f"{k:9s}" for k in key_cols)
+    out(head + "".join(f" | {label[:width - 1]:{width - 1}s}" for label, _, _ in runs))
+    out(" " * len(head) + " |".join(
+        "".join(f" {name:>{w}s}" for name, w, _ in value_cols) for _ in runs))
+    index = [{tuple(r[k] for k in key_cols): r for r in rows} for _, _, rows in runs]
+    for r in keys:
+        k = tuple(r[c] for c in key_cols)
+        line = " ".join(f"{str(v):9s}" for v in k)
+        for table in index:
+            row = table.get(k, {})
+            line += " |" + "".join(
+                f" {(fmt.format(row[name]) if row.get(name) is not None else '-'):>{w}s}"
+                for name, w, fmt in value_cols)
+        out(line)

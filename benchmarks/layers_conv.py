@@ -9,6 +9,14 @@ torch runs with ``set_num_threads(threads)`` (default 2, the target machine).
 
     python benchmarks/layers_conv.py                 # everything
     python benchmarks/layers_conv.py small imagenet  # some shape sets
+    python benchmarks/layers_conv.py --users-env small   # also as users have the BLAS
+    python benchmarks/layers_conv.py --repeats 15 half   # more timings per median
+
+Each table starts with the core type NumPy's OpenBLAS runs (threadpoolctl)
+and the two variables that pick it. ``--users-env`` runs the measurement
+twice in subprocesses, as this machine sets ``OPENBLAS_CORETYPE`` and
+``OPENBLAS_L2_SIZE`` and with both unset (as on a user's machine, where
+OpenBLAS picks the CPU's own kernels), and prints the two side by side.
 
 The column "products ms" times only the matrix products that minialex's
 conv2d makes (forward, dL/dW and, except for conv1, dL/dX: the same batched
@@ -40,7 +48,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minialex  # noqa: E402  (the repository's copy, installed or not)
-from _timing import alternate_times_ms, torch_or_none  # noqa: E402
+from _timing import (ROWS_TAG, alternate_times_ms, blas_env_note, print_side_by_side,  # noqa: E402
+                     run_in_both_envs, torch_or_none)
 from minialex.functions.conv2d import conv2d  # noqa: E402
 
 # name -> list of (layer, N, C_in, H(=W), C_out, kernel, stride, padding, groups)
@@ -153,5 +162,33 @@ def bench_conv(shape_sets=None, warmup=2, repeats=7, threads=2, torch=True, out=
     return rows
 
 
+def main(argv):
+    """The command line (module doc): shape sets, ``--repeats N``,
+    ``--users-env`` (both environments side by side), ``--rows-json``
+    (internal: print the rows as one JSON line for the parent)."""
+    import json
+    repeats, users_env, rows_json, sets = 7, False, False, []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--repeats":
+            repeats = int(next(it))
+        elif arg == "--users-env":
+            users_env = True
+        elif arg == "--rows-json":
+            rows_json = True
+        else:
+            sets.append(arg)
+    if users_env:
+        runs = run_in_both_envs(os.path.abspath(__file__),
+                                sets + ["--repeats", str(repeats), "--rows-json"])
+        print_side_by_side(runs, ("set", "layer"), [("ms", 8, "{:.1f}"), ("torch_ms", 8, "{:.1f}"),
+                                                   ("ratio", 5, "{:.2f}"), ("mm_ms", 8, "{:.1f}")])
+        return
+    print(blas_env_note())
+    rows = bench_conv(sets or None, repeats=repeats)
+    if rows_json:
+        print(ROWS_TAG + json.dumps({"note": blas_env_note(), "rows": rows}))
+
+
 if __name__ == "__main__":
-    bench_conv(sys.argv[1:] or None)
+    main(sys.argv[1:])

@@ -34,6 +34,13 @@ memory pool ``total_bytes()`` after the steps (the pool only grows while
 the process lives, so this is its high-water mark) and PyTorch's
 ``torch.cuda.max_memory_reserved()``; both count cached blocks, neither
 counts the CUDA context.
+
+On the CPU the output starts with the core type NumPy's OpenBLAS runs
+(threadpoolctl) and the variables ``OPENBLAS_CORETYPE`` and
+``OPENBLAS_L2_SIZE``, which some machines (these among them) set and users'
+machines do not. ``--users-env`` runs the whole measurement twice in
+subprocesses, as set and with both variables unset (in this command only),
+and prints the two tables side by side.
 """
 
 import argparse
@@ -46,8 +53,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import minialex  # noqa: E402,F401  before NumPy, as a user's script would (README, "Threads")
 import numpy  # noqa: E402
+from _timing import ROWS_TAG, blas_env_note, print_side_by_side, run_in_both_envs  # noqa: E402
 
 CIFAR = {"small": (32, 64, 96, 64, 512), "half": (48, 128, 192, 128, 2048),
          "paper": (96, 256, 384, 256, 4096)}
@@ -249,8 +258,18 @@ def main():
                         "allow_tf32) instead of full float32")
     p.add_argument("--imagenet-batch", type=int, default=None,
                    help="batch of the ImageNet net (default 128 on a GPU, 16 on the CPU)")
+    p.add_argument("--users-env", action="store_true",
+                   help="CPU: run twice, as set here and with OPENBLAS_CORETYPE and "
+                        "OPENBLAS_L2_SIZE unset (as users have it), tables side by side")
+    p.add_argument("--rows-json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.users_env:
+        argv = [x for x in sys.argv[1:] if x != "--users-env"] + ["--rows-json"]
+        runs = run_in_both_envs(os.path.abspath(__file__), argv)
+        print_side_by_side(runs, ("net",), [("ms", 8, "{:.1f}"), ("torch_ms", 8, "{:.1f}"),
+                                            ("ratio", 5, "{:.2f}"), ("gflops", 7, "{:.1f}")])
+        return
     global _imagenet_batch
     if a.child:
         fw, name, steps, threads, device, tf32, _imagenet_batch = a.child
@@ -287,11 +306,13 @@ def main():
     else:
         print(f"float32 matmul (1024x2304 @ 2304x1024): {rate:.0f} GFLOP/s; threads={a.threads}; "
               f"torch {torch_note}")
+        print(blas_env_note())
     hdr = (f"{'net':9s} {'batch':>5s} {'minialex ms':>11s} {'img/s':>7s} {'GFLOP/s':>8s} "
            f"{'%mm':>4s} {'MB':>6s} | {'torch ms':>9s} {'img/s':>7s} {'GFLOP/s':>8s} {'MB':>6s} "
            f"| {'ratio':>5s}")
     print(hdr)
     print("-" * len(hdr))
+    rows = []
     for name in a.presets.split(","):
         batch = spec(name)[3]
         res = {"minialex": [], "torch": []}
@@ -318,6 +339,14 @@ def main():
         if len(med) == 2:
             row += f" | {med['minialex'] / med['torch']:5.2f}"
         print(row, flush=True)
+        ms = med.get("minialex")
+        rows.append({"net": name, "ms": ms and ms * 1e3,
+                     "torch_ms": med.get("torch") and med["torch"] * 1e3,
+                     "ratio": med["minialex"] / med["torch"] if len(med) == 2 else None,
+                     "gflops": ms and train_flops(name) / ms / 1e9})
+    if a.rows_json:
+        print(ROWS_TAG + json.dumps({"note": f"{blas_env_note()}; matmul {rate:.0f} GFLOP/s",
+                                     "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -384,3 +384,73 @@ def test_plain_arrays_are_constants():
         conv2d(np.zeros((1, 3, 5, 5), np.int64), w)
     with pytest.raises(TypeError, match=r"got list; wrap it: minialex\.Tensor\(x\)"):
         conv2d(x.tolist(), W)
+
+
+# ---------------------------------------------------------------- the Winograd path (3x3, stride 1)
+def _winograd():
+    from minialex.functions._kernels import paths
+    return paths.use("conv2d", "winograd_f2x2_3x3")
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 2), cg=st.integers(1, 3), g=st.integers(1, 2), og=st.integers(1, 2),
+       h=st.integers(1, 7), w=st.integers(1, 7), ph=st.integers(0, 2), pw=st.integers(0, 2),
+       bias=st.booleans(), seed=st.integers(0, 2**16))
+@example(n=2, cg=2, g=2, og=1, h=5, w=6, ph=1, pw=1, bias=True, seed=3)   # odd output rows
+def test_winograd_gradcheck(n, cg, g, og, h, w, ph, pw, bias, seed):
+    if 3 > h + 2 * ph or 3 > w + 2 * pw:
+        return
+    rng = np.random.default_rng(seed)
+    x = Tensor(rng.standard_normal((n, cg * g, h, w)), requires_grad=True)
+    wt = Tensor(rng.standard_normal((og * g, cg, 3, 3)), requires_grad=True)
+    inputs = [x, wt] + ([Tensor(rng.standard_normal(og * g), requires_grad=True)] if bias else [])
+    with _winograd():
+        assert minialex.gradcheck(lambda *ts: conv2d(*ts, padding=(ph, pw), groups=g), inputs,
+                                  atol=1e-6, rtol=1e-5)
+
+
+def test_winograd_float32_error_against_float64_reference():
+    # F(2x2, 3x3) adds a few roundings per output (transforms of +-1, 1/2):
+    # at AlexNet-like sizes its float32 error stays at im2col's order
+    from minialex.reference import conv as R
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 64, 13, 13))
+    w = rng.standard_normal((48, 32, 3, 3)) / np.sqrt(32 * 9)
+    gy = rng.standard_normal((4, 48, 13, 13))
+    ref = [R.conv2d(x, w, padding=1, groups=2)] + \
+        list(R.conv2d_backward(gy, x, w, (1, 1), (1, 1), 2)[:2])
+    errors = {}
+    for path in ("winograd_f2x2_3x3", "chwn_slices"):
+        from minialex.functions._kernels import paths
+        X, W = Tensor(x.astype(np.float32), requires_grad=True), \
+            Tensor(w.astype(np.float32), requires_grad=True)
+        with paths.use("conv2d", path):
+            y = conv2d(X, W, padding=1, groups=2)
+            y.backward(gy.astype(np.float32))
+        errors[path] = [np.abs(a - r).max() / np.abs(r).max()
+                        for a, r in zip((y.data, X.grad, W.grad), ref)]
+    for wino, im2col in zip(errors["winograd_f2x2_3x3"], errors["chwn_slices"]):
+        assert wino < 1e-6 and wino < 4 * im2col + 1e-7, errors
+
+
+def test_winograd_is_the_default_for_3x3_stride_1_only():
+    from minialex.functions._kernels import paths
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1))).__name__.endswith("winograd")
+    for window in (((3, 3), (2, 2)), ((5, 5), (1, 1)), ((3, 2), (1, 1)), None):
+        assert paths.choose("conv2d", np, window=window).__name__.endswith("im2col_cpu")
+
+
+def test_winograd_backward_twice_with_retain_graph():
+    # the first backward writes dL/dV over the saved V; a second one rebuilds V
+    rng = np.random.default_rng(6)
+    x = Tensor(rng.standard_normal((3, 4, 7, 6)), requires_grad=True)
+    w = Tensor(rng.standard_normal((6, 2, 3, 3)), requires_grad=True)
+    with _winograd():
+        y = conv2d(x, w, padding=1, groups=2)
+        gy = rng.standard_normal(y.shape)
+        y.backward(gy, retain_graph=True)
+        first = [t.grad.copy() for t in (x, w)]
+        y.backward(gy)
+    for t, g in zip((x, w), first):
+        np.testing.assert_allclose(t.grad, 2 * g, rtol=1e-12, atol=1e-12)
+    assert np.abs(first[1]).max() > 0

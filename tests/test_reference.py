@@ -367,11 +367,13 @@ def _ints(draw, lo, hi, count=2):
     return tuple(draw(st.integers(lo, hi)) for _ in range(count))
 
 
-def case_conv2d(draw):
+def case_conv2d(draw, path=None):
     n, groups = _ints(draw, 1, 2)
     c, c_out = (groups * v for v in _ints(draw, 1, 2))
     (h, w), (kh, kw), stride, padding = _ints(draw, 1, 6), _ints(draw, 1, 3), _ints(draw, 1, 2), \
         _ints(draw, 0, 2)
+    if path == "winograd_f2x2_3x3":          # the windows it computes by Winograd
+        (kh, kw), stride = (3, 3), (1, 1)
     assume(h + 2 * padding[0] >= kh and w + 2 * padding[1] >= kw)
     inputs = [_normal(draw, (n, c, h, w)), _normal(draw, (c_out, c // groups, kh, kw))]
     if draw(st.booleans()):
@@ -381,7 +383,8 @@ def case_conv2d(draw):
         return R.conv2d_backward(dy, x, W, stride, padding, groups)[:2 + len(b)]
     return Case(inputs, lambda *t: F.conv2d(*t, stride=stride, padding=padding, groups=groups),
                 lambda *a: R.conv2d(*a, stride=stride, padding=padding, groups=groups),
-                reference_grads)
+                reference_grads,
+                context=(lambda: paths.use("conv2d", path)) if path else contextlib.nullcontext)
 
 
 def _window_args(draw):
@@ -471,8 +474,11 @@ CASES = {
     "local_response_norm": case_local_response_norm, "cross_entropy": case_cross_entropy,
     "dropout": case_dropout, "linear": case_linear, "relu": case_relu,
 }
-# the CPU forces each of max_pool2d's two paths on every shape
+# the CPU forces each of max_pool2d's two paths on every shape, and each of
+# conv2d's (im2col on every window, Winograd on 3x3 stride-1 ones)
 CPU_CASES = dict(CASES, **{
+    "conv2d[chwn_slices]": lambda draw: case_conv2d(draw, "chwn_slices"),
+    "conv2d[winograd_f2x2_3x3]": lambda draw: case_conv2d(draw, "winograd_f2x2_3x3"),
     "max_pool2d[phases]": lambda draw: case_max_pool2d(draw, "phases"),
     "max_pool2d[planes_last]": lambda draw: case_max_pool2d(draw, "planes_last"),
 })

@@ -63,6 +63,10 @@ class Conv2dFunction(Function):
     A backward pass skips every product whose gradient is not needed
     (conv1's input is the image, so its col2im never runs), and dL/dX is
     written over X's memory once dL/dW is done.
+
+    3x3 stride-1 windows may instead run Winograd's F(2x2, 3x3) (the path
+    table decides; forward, backward and their derivation in
+    :mod:`minialex.functions._kernels.winograd`).
     """
 
     returns_new_arrays = True    # gx, gW, gb are fresh arrays: weights take them as .grad
@@ -71,10 +75,17 @@ class Conv2dFunction(Function):
         self.stride, self.padding, self.groups = stride, padding, groups
 
     def forward(self, x, W, b=None):
-        xp, G, kern = self.device.xp, self.groups, paths.choose("conv2d", self.device.xp)
         (N, _, H, W_in), (C_out, _, kh, kw) = x.shape, W.shape
         (sh, sw), (ph, pw) = self.stride, self.padding
         out_hw = output_size(H, kh, sh, ph), output_size(W_in, kw, sw, pw)
+        xp, G = self.device.xp, self.groups
+        kern = paths.choose("conv2d", xp, window=((kh, kw), self.stride))
+        self.winograd = getattr(kern, "applies", lambda *a: False)((kh, kw), self.stride)
+        if self.winograd:       # F(2x2, 3x3): its own forward and backward (winograd.py)
+            y, self.saved = kern.forward(x, W, b, self.padding, G, out_hw,
+                                         keep=any(self.needs_input_grad[:2]))
+            self.kern, self.w_shape = kern, W.shape
+            return y
         X = kern.im2col(x, (kh, kw), self.stride, self.padding, out_hw)   # (C, kh, kw, OH, OW, N)
         W_groups = xp.ascontiguousarray(W).reshape(G, C_out // G, -1)      # (G, C_out/G, K)
         Y = xp.matmul(W_groups, X.reshape(G, W_groups.shape[2], -1))       # (G, C_out/G, P)
@@ -88,6 +99,10 @@ class Conv2dFunction(Function):
         """dL/db = sum of gy; per group dL/dW_g = gY_g @ X_g^T and
         dL/dx = col2im(W_g^T @ gY_g) (derived in the class docstring)."""
         xp, G, kern, needs = self.device.xp, self.groups, self.kern, self.needs_input_grad
+        if self.winograd:       # the transposed transforms (derived in winograd.py)
+            gx, gW, gb = kern.backward(self.saved, gy, needs[0], needs[1],
+                                       len(needs) == 3 and needs[2])
+            return (gx, gW, gb) if len(needs) == 3 else (gx, gW)
         N, C_out, OH, OW = gy.shape
         x_shape, kernel, K = self.x.shape, self.w_shape[2:], self.W_groups.shape[2]
         gY = kern.to_chwn(gy).reshape(G, C_out // G, -1)     # (C_out, OH, OW, N) as groups

@@ -6,6 +6,7 @@ path runs when.
 
 - :mod:`.paths`: the path table, ``paths.choose`` and ``paths.use``.
 - :mod:`.im2col_cpu`: conv2d's im2col/col2im on an image-last layout.
+- :mod:`.winograd`: conv2d's 3x3 stride-1 windows by Winograd F(2x2, 3x3).
 - :mod:`.pool_phases`, :mod:`.pool_planes_last`: max-pooling's two CPU
   forward paths; :mod:`.pool_scatter`: its backward (one scatter-add).
 - :mod:`.lrn_window`: LRN's sliding window sums over channels.

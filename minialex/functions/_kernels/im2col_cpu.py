@@ -62,10 +62,11 @@ def free_columns(cols):
 
 
 # ---------------------------------------------------------------- layouts
-def to_chwn(x, padding=(0, 0)):
-    """(N, C, H, W) -> (C, H + 2*ph, W + 2*pw, N), zero-padded, contiguous."""
-    xp, (N, C, H, W), (ph, pw) = get_array_module(x), x.shape, padding
-    out = xp.empty((C, H + 2 * ph, W + 2 * pw, N), dtype=x.dtype)
+def to_chwn(x, padding=(0, 0), end=(0, 0)):
+    """(N, C, H, W) -> (C, H + 2*ph + eh, W + 2*pw + ew, N), zero-padded
+    (``end`` = (eh, ew) extra zeros after the bottom and right), contiguous."""
+    xp, (N, C, H, W), (ph, pw), (eh, ew) = get_array_module(x), x.shape, padding, end
+    out = xp.empty((C, H + 2 * ph + eh, W + 2 * pw + ew, N), dtype=x.dtype)
     out[:, :ph] = 0                     # the zero border (cheaper than zeroing it all)
     out[:, H + ph:] = 0
     out[:, :, :pw] = 0

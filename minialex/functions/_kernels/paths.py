@@ -13,7 +13,8 @@ minialex picks a path. Tests and benchmarks force a path with
 ============== ============= ====== =========================================
 op             path          arrays chosen by default when
 ============== ============= ====== =========================================
-conv2d         chwn_slices   any    NumPy arrays
+conv2d         winograd_f... any    NumPy, 3x3 kernel, stride 1 (see below)
+conv2d         chwn_slices   any    NumPy arrays, other windows
 conv2d         cuda_kernels  CuPy   CuPy arrays
 max_pool2d     phases        any    NumPy, padded map over 400 pixels
 max_pool2d     planes_last   any    NumPy, padded map up to 400 pixels
@@ -49,7 +50,8 @@ class Path:
 
 
 TABLE = {
-    "conv2d": (Path("chwn_slices", "im2col_cpu"), Path("cuda_kernels", "im2col_cuda", True)),
+    "conv2d": (Path("chwn_slices", "im2col_cpu"), Path("winograd_f2x2_3x3", "winograd"),
+               Path("cuda_kernels", "im2col_cuda", True)),
     "max_pool2d": (Path("phases", "pool_phases"), Path("planes_last", "pool_planes_last"),
                    Path("cuda_kernels", "pool_cuda", True)),
     "local_response_norm": (Path("window_slices", "lrn_window"),
@@ -63,6 +65,13 @@ TABLE = {
 # 28x28 (commit f0858c3), hence the limit between 13x13 (225) and 27x27.
 PLANES_LAST_MAX_PIXELS = 400
 
+# conv2d's Winograd path (F(2x2, 3x3), winograd.py) for 3x3 stride-1
+# windows on NumPy. Measured fwd+bwd against the im2col path on conv3-conv5
+# of the CIFAR presets at batch 128 (benchmarks/conv_paths.py, one process,
+# alternating, 2 cores under load 8): 0.20-0.41x im2col's time, 0.12-0.74x
+# PyTorch's; float32 error at im2col's (winograd.py).
+WINOGRAD_BY_DEFAULT = True
+
 _forced = {}                 # op -> path name, while a ``use`` block runs
 
 
@@ -74,10 +83,12 @@ def _path(op, name):
                      f"{[p.name for p in TABLE[op]]}")
 
 
-def _default(op, xp, padded_pixels):
+def _default(op, xp, padded_pixels, window):
     if xp is not numpy:
         return "cuda_kernels"
     if op == "conv2d":
+        if WINOGRAD_BY_DEFAULT and window is not None and window == ((3, 3), (1, 1)):
+            return "winograd_f2x2_3x3"
         return "chwn_slices"
     if op == "local_response_norm":
         return "window_slices"
@@ -86,12 +97,13 @@ def _default(op, xp, padded_pixels):
     return "phases"
 
 
-def choose(op, xp, padded_pixels=0):
+def choose(op, xp, padded_pixels=0, window=None):
     """The module implementing ``op`` for arrays of module ``xp``: the
     forced path inside a :func:`use` block, else the table's rule
-    (``padded_pixels``, Hp*Wp, matters only to max_pool2d). Raises
-    ValueError if a forced CuPy-only path meets NumPy arrays."""
-    name = _forced.get(op) or _default(op, xp, padded_pixels)
+    (``padded_pixels``, Hp*Wp, matters only to max_pool2d; ``window``,
+    ``((kh, kw), (sh, sw))``, only to conv2d). Raises ValueError if a
+    forced CuPy-only path meets NumPy arrays."""
+    name = _forced.get(op) or _default(op, xp, padded_pixels, window)
     path = _path(op, name)
     if path.cupy_only and xp is numpy:
         raise ValueError(f"paths: {op}'s path {name!r} needs CuPy arrays, got NumPy ones; "
