@@ -373,6 +373,22 @@ def test_dropout_same_seed_same_mask():
     np.testing.assert_array_equal(F.dropout(x, 0.5).data, d)
 
 
+def test_dropout_keeps_a_draw_equal_to_p_and_defaults_to_half():
+    # keep = u >= p with u uniform on the float32 grid k/2^24 of [0, 1): then
+    # P(keep) = 1 - p exactly (for p on that grid); "u > p" would drop u == p
+    class Draws:                     # a generator whose draws we choose
+        def random(self, shape, dtype):
+            return np.array([0.25, 0.5, 0.5 - 2.0 ** -24, 0.75], dtype=dtype).reshape(shape)
+    x = t(np.ones(4), requires_grad=True)
+    y = F.dropout(x, 0.5, generator=Draws())
+    np.testing.assert_array_equal(y.data, [0.0, 2.0, 0.0, 2.0])
+    y.backward(np.full(4, 3.0))
+    np.testing.assert_array_equal(x.grad, [0.0, 6.0, 0.0, 6.0])
+    # the default p is the paper's 0.5: kept units are doubled
+    z = F.dropout(t(np.ones(4)), generator=Draws())
+    np.testing.assert_array_equal(z.data, [0.0, 2.0, 0.0, 2.0])
+
+
 def test_dropout_eval_and_p0_are_identity():
     x = t(np.arange(6.0), requires_grad=True)
     assert F.dropout(x, 0.5, training=False) is x
