@@ -120,13 +120,13 @@ def report():
     verdicts = tomllib.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
     verdicts = verdicts.get("verdict", {})
     groups, entries = load_modules()
-    rows, survivors, totals = [], [], dict(n=0, k=0, s=0, eq=0, pending=0, t=0)
+    rows, survivors, totals = [], [], dict(n=0, k=0, s=0, eq=0, pending=0, t=0, later=0)
     for db in sorted(WORK.glob("*.sqlite")):
         with use_db(str(db), WorkDB.Mode.open) as wdb:
             items = {w.job_id: w for w in wdb.work_items}
             done = wdb.completed_work_items
         path = db.stem.replace(".", "/") + ".py"
-        n, k, s, eq = len(items), 0, 0, 0
+        n, k, s, eq, later = len(items), 0, 0, 0, 0
         for item, res in done:
             m = item.mutations[0]
             if res.worker_outcome in (WorkerOutcome.NORMAL,) and res.test_outcome == TestOutcome.SURVIVED:
@@ -136,6 +136,7 @@ def report():
                     eq += 1
                 else:
                     s += 1
+                    later += v.startswith("killed by")
                 survivors.append((key, mutated_line(res.diff), v))
             else:
                 k += 1          # failing tests, timeout or a mutant that cannot import
@@ -143,21 +144,26 @@ def report():
         t_file = WORK / f"{db.stem}.time"
         took = sum(int(x) for x in t_file.read_text().split()) if t_file.exists() else 0
         rate = 100.0 * k / (k + s) if k + s else float("nan")
-        rows.append(f"| {path} | {n} | {k} | {s} | {eq} | {pending} | {rate:.1f}% | {took} |")
+        after = 100.0 * (k + later) / (k + s) if k + s else float("nan")
+        rows.append(f"| {path} | {n} | {k} | {s} | {eq} | {pending} | {rate:.1f}% "
+                    f"| {after:.1f}% | {took} |")
         totals.update(n=totals["n"] + n, k=totals["k"] + k, s=totals["s"] + s,
                       eq=totals["eq"] + eq, pending=totals["pending"] + pending,
-                      t=totals["t"] + took)
+                      t=totals["t"] + took, later=totals["later"] + later)
     T = totals
     rate = 100.0 * T["k"] / (T["k"] + T["s"]) if T["k"] + T["s"] else float("nan")
+    after = 100.0 * (T["k"] + T["later"]) / (T["k"] + T["s"]) if T["k"] + T["s"] else float("nan")
     out = ["# Mutation testing results", "",
            "Written by `scripts/mutation.sh` (cosmic-ray; see mutation/modules.toml for the",
            "tests each module runs against, mutation/verdicts.toml for the verdicts).",
-           "Kill rate = killed / (mutants run - equivalent). Time: seconds of wall clock",
+           "Kill rate = killed / (mutants run - equivalent), as the session ran; \"after\"",
+           "also counts the survivors a test written since kills (verdict \"killed by\").",
+           "Time: seconds of wall clock",
            "under `nice -n 10` on the shared 2-core machine.", "",
-           "| module | mutants | killed | survived | equivalent | not run | kill rate | time s |",
-           "|---|---|---|---|---|---|---|---|", *rows,
+           "| module | mutants | killed | survived | equivalent | not run | kill rate | after | time s |",
+           "|---|---|---|---|---|---|---|---|---|", *rows,
            f"| **total** | {T['n']} | {T['k']} | {T['s']} | {T['eq']} | {T['pending']} "
-           f"| {rate:.1f}% | {T['t']} |", "",
+           f"| {rate:.1f}% | {after:.1f}% | {T['t']} |", "",
            "## Surviving mutants", "",
            "| where | mutated line | verdict |", "|---|---|---|"]
     for key, line, v in sorted(survivors):
