@@ -444,8 +444,26 @@ def test_linear_errors():
         F.linear(t(np.ones((2, 2, 2))), W)
     with pytest.raises(ValueError, match=r"x has 4 features but weight \(3, 2\) expects 2$"):
         F.linear(t(np.ones((2, 4))), W)
-    with pytest.raises(ValueError, match=r"bias shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"bias shape \(2,\) != \(3,\)$"):
         F.linear(t(np.ones((2, 2))), W, t(np.ones(2)))
+
+
+def test_linear_many_features_and_frozen_inputs():
+    # in_features above CPython's small-int cache (shapes compared by value)
+    rng = np.random.default_rng(0)
+    x, W = rng.standard_normal((2, 300)), rng.standard_normal((3, 300))
+    np.testing.assert_allclose(F.linear(t(x), t(W)).data, x @ W.T)
+    # the first layer: x needs no gradient, W does (gW = gy^T x, gx not made)
+    xt, Wt = t(x), t(W, requires_grad=True)
+    gy = rng.standard_normal((2, 3))
+    F.linear(xt, Wt).backward(gy)
+    np.testing.assert_allclose(Wt.grad, gy.T @ x)
+    assert xt.grad is None
+    # a frozen weight: only x gets its gradient gx = gy W
+    xt, Wt = t(x, requires_grad=True), t(W)
+    F.linear(xt, Wt).backward(gy)
+    np.testing.assert_allclose(xt.grad, gy @ W)
+    assert Wt.grad is None
 
 
 # ------------------------------------------------------------------ log_softmax, softmax
