@@ -131,7 +131,8 @@ def report():
             m = item.mutations[0]
             if res.worker_outcome in (WorkerOutcome.NORMAL,) and res.test_outcome == TestOutcome.SURVIVED:
                 key = f"{m.module_path}:{m.start_pos[0]} {m.operator_name}"
-                v = verdicts.get(key, "UNEXPLAINED")
+                v = verdicts.get(key) or verdicts.get(f"{m.module_path}:{m.start_pos[0]} *",
+                                                      "UNEXPLAINED")
                 if v.startswith("equivalent"):
                     eq += 1
                 else:

@@ -446,6 +446,12 @@ def test_linear_errors():
         F.linear(t(np.ones((2, 4))), W)
     with pytest.raises(ValueError, match=r"bias shape \(2,\) != \(3,\)$"):
         F.linear(t(np.ones((2, 2))), W, t(np.ones(2)))
+    with pytest.raises(ValueError, match=r"bias shape \(4,\) != \(3,\)$"):
+        F.linear(t(np.ones((2, 2))), W, t(np.ones(4)))
+    with pytest.raises(ValueError, match=r"x has 1 features but weight \(3, 2\) expects 2$"):
+        F.linear(t(np.ones((2, 1))), W)
+    with pytest.raises(ValueError, match=r"shape \(N, in_features\), got \(2,\)"):
+        F.linear(t(np.ones(2)), W)
 
 
 def test_linear_many_features_and_frozen_inputs():
