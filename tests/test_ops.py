@@ -151,6 +151,8 @@ def test_matmul_errors():
         t(np.ones((2, 3))) @ t(np.ones((2, 3)))
     with pytest.raises(ValueError, match="at least 1 dimension"):
         F.matmul(t(2.0), t(np.ones(2)))
+    with pytest.raises(ValueError, match="at least 1 dimension"):
+        F.matmul(t(np.ones(2)), t(2.0))
     # the message names the two sizes that differ: a's last axis, b's rows
     with pytest.raises(ValueError, match=r"\(2, 4, 5\) do not align: 3 != 4$"):
         t(np.ones((2, 3))) @ t(np.ones((2, 4, 5)))

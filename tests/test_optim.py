@@ -79,6 +79,31 @@ def test_parameters_without_grad_are_skipped():
     assert id(b) not in opt.state
 
 
+def test_a_skipped_parameter_does_not_stop_the_others():
+    # the parameter without a gradient comes FIRST: the ones after it still step
+    for nesterov in (False, True):
+        a, b, c = param(), param(), param()
+        opt = optim.SGD([a, b, c], lr=0.1, momentum=0.5, weight_decay=0.0, nesterov=nesterov)
+        b.grad, c.grad = G1.copy(), G2.copy()
+        opt.step()
+        np.testing.assert_array_equal(a.data, W0)
+        # first step, no weight decay: both rules give w - lr g (Nesterov: - lr (g + m g))
+        f = 1.5 if nesterov else 1.0
+        np.testing.assert_allclose(b.data, W0 - 0.1 * f * G1, rtol=1e-15)
+        np.testing.assert_allclose(c.data, W0 - 0.1 * f * G2, rtol=1e-15)
+
+
+def test_a_group_without_the_nesterov_key_takes_the_paper_rule():
+    # param groups saved before "nesterov" existed lack the key: the paper's rule
+    p = param()
+    opt = optim.SGD([p], lr=0.01)
+    del opt.param_groups[0]["nesterov"]
+    p.grad = G1.copy()
+    opt.step()
+    w, v = paper_step(W0, np.zeros_like(W0), G1, 0.01)
+    np.testing.assert_array_equal(p.data, w)
+
+
 def test_zero_grad():
     a, b = param(), param()
     opt = optim.SGD([a, b], lr=0.1)
