@@ -165,6 +165,8 @@ def report():
            "|---|---|---|---|---|---|---|---|---|", *rows,
            f"| **total** | {T['n']} | {T['k']} | {T['s']} | {T['eq']} | {T['pending']} "
            f"| {rate:.1f}% | {after:.1f}% | {T['t']} |", "",
+           *(["## Notes on the runs", "", (MUT / "notes.md").read_text().strip(), ""]
+             if (MUT / "notes.md").exists() else []),
            "## Surviving mutants", "",
            "| where | mutated line | verdict |", "|---|---|---|"]
     for key, line, v in sorted(survivors):

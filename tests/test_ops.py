@@ -146,6 +146,20 @@ def test_matmul_backward(case, n, k, m, B, seed):
     assert gradcheck(lambda a, b: a @ b, [a, b])
 
 
+def test_matmul_with_one_operand_frozen():
+    # each operand gets its own gradient whether or not the other needs one
+    rng = np.random.default_rng(2)
+    a, b, gy = rng.standard_normal((2, 3)), rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
+    at, bt = t(a, requires_grad=True), t(b)
+    (at @ bt).backward(gy)
+    np.testing.assert_allclose(at.grad, gy @ b.T)
+    assert bt.grad is None
+    at, bt = t(a), t(b, requires_grad=True)
+    (at @ bt).backward(gy)
+    np.testing.assert_allclose(bt.grad, a.T @ gy)
+    assert at.grad is None
+
+
 def test_matmul_errors():
     with pytest.raises(ValueError, match="do not align"):
         t(np.ones((2, 3))) @ t(np.ones((2, 3)))
