@@ -134,6 +134,7 @@ def test_sgd_updates_in_place():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"lr": 0.0}, "learning rate must be positive"),
+    ({"lr": -0.1}, "learning rate must be positive"),
     ({"lr": 0.1, "momentum": 1.0}, "momentum must be in"),
     ({"lr": 0.1, "momentum": 1.5}, "momentum must be in"),
     ({"lr": 0.1, "momentum": -0.1}, "momentum must be in"),
