@@ -188,6 +188,29 @@ def test_sgd_load_state_dict_errors():
     sd["state"][3] = sd["state"][0]
     with pytest.raises(ValueError, match="names parameter 3 but this optimizer has 1"):
         optim.SGD([param()], lr=0.1).load_state_dict(sd)
+    with pytest.raises(ValueError, match="2 param groups, this optimizer has 1"):
+        optim.SGD([param()], lr=0.1).load_state_dict(two.state_dict())
+    del sd["state"][3]
+    sd["state"][1] = sd["state"][0]        # one past the last parameter
+    with pytest.raises(ValueError, match="names parameter 1 but this optimizer has 1"):
+        optim.SGD([param()], lr=0.1).load_state_dict(sd)
+
+
+def test_load_state_dict_restores_every_hyperparameter_and_keeps_the_params():
+    import json
+    src = optim.SGD([param()], lr=0.3, momentum=0.6, weight_decay=0.02, nesterov=True)
+    sd = src.state_dict()
+    # PyTorch's layout also lists the groups' parameter indices under "params";
+    # a state dict read back from JSON (fresh key strings) must not replace
+    # this optimizer's parameters with them
+    sd["param_groups"][0]["params"] = [0]
+    sd = json.loads(json.dumps(sd))
+    p = param()
+    dst = optim.SGD([p], lr=0.1)
+    dst.load_state_dict(sd)
+    g = dst.param_groups[0]
+    assert (g["lr"], g["momentum"], g["weight_decay"], g["nesterov"]) == (0.3, 0.6, 0.02, True)
+    assert g["params"][0] is p
 
 
 def test_sgd_trains_a_module_on_another_device():
