@@ -146,6 +146,11 @@ def test_matmul_backward(case, n, k, m, B, seed):
     assert gradcheck(lambda a, b: a @ b, [a, b])
 
 
+def test_matmul_many_features():
+    # an inner size above CPython's small-int cache (sizes compared by value)
+    np.testing.assert_array_equal((t(np.ones((1, 300))) @ t(np.ones((300, 2)))).data, [[300.0, 300.0]])
+
+
 def test_matmul_with_one_operand_frozen():
     # each operand gets its own gradient whether or not the other needs one
     rng = np.random.default_rng(2)

@@ -145,6 +145,14 @@ def test_sgd_bad_hyperparameters(kwargs, match):
         optim.SGD([param()], **kwargs)
 
 
+def test_bad_param_groups():
+    p = param()
+    with pytest.raises(ValueError, match="param group 0 must be a dict with a 'params' entry"):
+        optim.SGD([{"lr": 0.1}], lr=0.1)
+    with pytest.raises(ValueError, match=r"a parameter of shape \(2, 2\) is in two param groups"):
+        optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+
+
 def test_sgd_empty_params():
     with pytest.raises(ValueError, match="empty parameter list"):
         optim.SGD([], lr=0.1)
