@@ -196,6 +196,10 @@ def test_sgd_load_state_dict_errors():
     sd["state"][3] = sd["state"][0]
     with pytest.raises(ValueError, match="names parameter 3 but this optimizer has 1"):
         optim.SGD([param()], lr=0.1).load_state_dict(sd)
+    small.param_groups[0]["params"][0].grad = np.ones(2)
+    small.step()
+    with pytest.raises(ValueError, match=r"'momentum_buffer' of parameter 0 has shape \(2,\)"):
+        optim.SGD([param()], lr=0.1).load_state_dict(small.state_dict())
     with pytest.raises(ValueError, match="2 param groups, this optimizer has 1"):
         optim.SGD([param()], lr=0.1).load_state_dict(two.state_dict())
     del sd["state"][3]
