@@ -146,11 +146,39 @@ def test_matmul_backward(case, n, k, m, B, seed):
     assert gradcheck(lambda a, b: a @ b, [a, b])
 
 
+def test_matmul_many_features():
+    # an inner size above CPython's small-int cache (sizes compared by value)
+    np.testing.assert_array_equal((t(np.ones((1, 300))) @ t(np.ones((300, 2)))).data, [[300.0, 300.0]])
+
+
+def test_matmul_with_one_operand_frozen():
+    # each operand gets its own gradient whether or not the other needs one
+    rng = np.random.default_rng(2)
+    a, b, gy = rng.standard_normal((2, 3)), rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
+    at, bt = t(a, requires_grad=True), t(b)
+    (at @ bt).backward(gy)
+    np.testing.assert_allclose(at.grad, gy @ b.T)
+    assert bt.grad is None
+    at, bt = t(a), t(b, requires_grad=True)
+    (at @ bt).backward(gy)
+    np.testing.assert_allclose(bt.grad, a.T @ gy)
+    assert at.grad is None
+
+
 def test_matmul_errors():
     with pytest.raises(ValueError, match="do not align"):
         t(np.ones((2, 3))) @ t(np.ones((2, 3)))
     with pytest.raises(ValueError, match="at least 1 dimension"):
         F.matmul(t(2.0), t(np.ones(2)))
+    with pytest.raises(ValueError, match="at least 1 dimension"):
+        F.matmul(t(np.ones(2)), t(2.0))
+    # the message names the two sizes that differ: a's last axis, b's rows
+    with pytest.raises(ValueError, match=r"\(2, 4, 5\) do not align: 3 != 4$"):
+        t(np.ones((2, 3))) @ t(np.ones((2, 4, 5)))
+    with pytest.raises(ValueError, match=r"\(4, 5\) do not align: 3 != 4$"):
+        t(np.ones((2, 3))) @ t(np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"\(4,\) do not align: 3 != 4$"):
+        t(np.ones((2, 3))) @ t(np.ones(4))
 
 
 # ------------------------------------------------------------------ sum, mean
@@ -373,6 +401,22 @@ def test_dropout_same_seed_same_mask():
     np.testing.assert_array_equal(F.dropout(x, 0.5).data, d)
 
 
+def test_dropout_keeps_a_draw_equal_to_p_and_defaults_to_half():
+    # keep = u >= p with u uniform on the float32 grid k/2^24 of [0, 1): then
+    # P(keep) = 1 - p exactly (for p on that grid); "u > p" would drop u == p
+    class Draws:                     # a generator whose draws we choose
+        def random(self, shape, dtype):
+            return np.array([0.25, 0.5, 0.5 - 2.0 ** -24, 0.75], dtype=dtype).reshape(shape)
+    x = t(np.ones(4), requires_grad=True)
+    y = F.dropout(x, 0.5, generator=Draws())
+    np.testing.assert_array_equal(y.data, [0.0, 2.0, 0.0, 2.0])
+    y.backward(np.full(4, 3.0))
+    np.testing.assert_array_equal(x.grad, [0.0, 6.0, 0.0, 6.0])
+    # the default p is the paper's 0.5: kept units are doubled
+    z = F.dropout(t(np.ones(4)), generator=Draws())
+    np.testing.assert_array_equal(z.data, [0.0, 2.0, 0.0, 2.0])
+
+
 def test_dropout_eval_and_p0_are_identity():
     x = t(np.arange(6.0), requires_grad=True)
     assert F.dropout(x, 0.5, training=False) is x
@@ -426,10 +470,34 @@ def test_linear_errors():
     W = t(np.ones((3, 2)))
     with pytest.raises(ValueError, match="flatten"):
         F.linear(t(np.ones((2, 2, 2))), W)
-    with pytest.raises(ValueError, match="x has 4 features"):
+    with pytest.raises(ValueError, match=r"x has 4 features but weight \(3, 2\) expects 2$"):
         F.linear(t(np.ones((2, 4))), W)
-    with pytest.raises(ValueError, match=r"bias shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"bias shape \(2,\) != \(3,\)$"):
         F.linear(t(np.ones((2, 2))), W, t(np.ones(2)))
+    with pytest.raises(ValueError, match=r"bias shape \(4,\) != \(3,\)$"):
+        F.linear(t(np.ones((2, 2))), W, t(np.ones(4)))
+    with pytest.raises(ValueError, match=r"x has 1 features but weight \(3, 2\) expects 2$"):
+        F.linear(t(np.ones((2, 1))), W)
+    with pytest.raises(ValueError, match=r"shape \(N, in_features\), got \(2,\)"):
+        F.linear(t(np.ones(2)), W)
+
+
+def test_linear_many_features_and_frozen_inputs():
+    # in_features above CPython's small-int cache (shapes compared by value)
+    rng = np.random.default_rng(0)
+    x, W = rng.standard_normal((2, 300)), rng.standard_normal((3, 300))
+    np.testing.assert_allclose(F.linear(t(x), t(W)).data, x @ W.T)
+    # the first layer: x needs no gradient, W does (gW = gy^T x, gx not made)
+    xt, Wt = t(x), t(W, requires_grad=True)
+    gy = rng.standard_normal((2, 3))
+    F.linear(xt, Wt).backward(gy)
+    np.testing.assert_allclose(Wt.grad, gy.T @ x)
+    assert xt.grad is None
+    # a frozen weight: only x gets its gradient gx = gy W
+    xt, Wt = t(x, requires_grad=True), t(W)
+    F.linear(xt, Wt).backward(gy)
+    np.testing.assert_allclose(xt.grad, gy @ W)
+    assert Wt.grad is None
 
 
 # ------------------------------------------------------------------ log_softmax, softmax

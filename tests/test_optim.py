@@ -79,6 +79,31 @@ def test_parameters_without_grad_are_skipped():
     assert id(b) not in opt.state
 
 
+def test_a_skipped_parameter_does_not_stop_the_others():
+    # the parameter without a gradient comes FIRST: the ones after it still step
+    for nesterov in (False, True):
+        a, b, c = param(), param(), param()
+        opt = optim.SGD([a, b, c], lr=0.1, momentum=0.5, weight_decay=0.0, nesterov=nesterov)
+        b.grad, c.grad = G1.copy(), G2.copy()
+        opt.step()
+        np.testing.assert_array_equal(a.data, W0)
+        # first step, no weight decay: both rules give w - lr g (Nesterov: - lr (g + m g))
+        f = 1.5 if nesterov else 1.0
+        np.testing.assert_allclose(b.data, W0 - 0.1 * f * G1, rtol=1e-15)
+        np.testing.assert_allclose(c.data, W0 - 0.1 * f * G2, rtol=1e-15)
+
+
+def test_a_group_without_the_nesterov_key_takes_the_paper_rule():
+    # param groups saved before "nesterov" existed lack the key: the paper's rule
+    p = param()
+    opt = optim.SGD([p], lr=0.01)
+    del opt.param_groups[0]["nesterov"]
+    p.grad = G1.copy()
+    opt.step()
+    w, v = paper_step(W0, np.zeros_like(W0), G1, 0.01)
+    np.testing.assert_array_equal(p.data, w)
+
+
 def test_zero_grad():
     a, b = param(), param()
     opt = optim.SGD([a, b], lr=0.1)
@@ -109,12 +134,23 @@ def test_sgd_updates_in_place():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"lr": 0.0}, "learning rate must be positive"),
+    ({"lr": -0.1}, "learning rate must be positive"),
     ({"lr": 0.1, "momentum": 1.0}, "momentum must be in"),
+    ({"lr": 0.1, "momentum": 1.5}, "momentum must be in"),
+    ({"lr": 0.1, "momentum": -0.1}, "momentum must be in"),
     ({"lr": 0.1, "weight_decay": -1.0}, "weight_decay must be >= 0"),
 ])
 def test_sgd_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         optim.SGD([param()], **kwargs)
+
+
+def test_bad_param_groups():
+    p = param()
+    with pytest.raises(ValueError, match="param group 0 must be a dict with a 'params' entry"):
+        optim.SGD([{"lr": 0.1}], lr=0.1)
+    with pytest.raises(ValueError, match=r"a parameter of shape \(2, 2\) is in two param groups"):
+        optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
 
 
 def test_sgd_empty_params():
@@ -160,6 +196,33 @@ def test_sgd_load_state_dict_errors():
     sd["state"][3] = sd["state"][0]
     with pytest.raises(ValueError, match="names parameter 3 but this optimizer has 1"):
         optim.SGD([param()], lr=0.1).load_state_dict(sd)
+    small.param_groups[0]["params"][0].grad = np.ones(2)
+    small.step()
+    with pytest.raises(ValueError, match=r"'momentum_buffer' of parameter 0 has shape \(2,\)"):
+        optim.SGD([param()], lr=0.1).load_state_dict(small.state_dict())
+    with pytest.raises(ValueError, match="2 param groups, this optimizer has 1"):
+        optim.SGD([param()], lr=0.1).load_state_dict(two.state_dict())
+    del sd["state"][3]
+    sd["state"][1] = sd["state"][0]        # one past the last parameter
+    with pytest.raises(ValueError, match="names parameter 1 but this optimizer has 1"):
+        optim.SGD([param()], lr=0.1).load_state_dict(sd)
+
+
+def test_load_state_dict_restores_every_hyperparameter_and_keeps_the_params():
+    import json
+    src = optim.SGD([param()], lr=0.3, momentum=0.6, weight_decay=0.02, nesterov=True)
+    sd = src.state_dict()
+    # PyTorch's layout also lists the groups' parameter indices under "params";
+    # a state dict read back from JSON (fresh key strings) must not replace
+    # this optimizer's parameters with them
+    sd["param_groups"][0]["params"] = [0]
+    sd = json.loads(json.dumps(sd))
+    p = param()
+    dst = optim.SGD([p], lr=0.1)
+    dst.load_state_dict(sd)
+    g = dst.param_groups[0]
+    assert (g["lr"], g["momentum"], g["weight_decay"], g["nesterov"]) == (0.3, 0.6, 0.02, True)
+    assert g["params"][0] is p
 
 
 def test_sgd_trains_a_module_on_another_device():

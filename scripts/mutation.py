@@ -1,0 +1,205 @@
+"""Mutation testing of minialex's core with cosmic-ray (issue 20).
+
+Usage (from the repository root; see scripts/mutation.sh, which runs this
+under ``nice``)::
+
+    scripts/mutation.sh functions            # one group of mutation/modules.toml
+    scripts/mutation.sh minialex/optim/sgd.py  # one file
+    scripts/mutation.sh all                  # every group, in the file's order
+    scripts/mutation.sh --report             # only rewrite mutation/results.md
+
+For each module file it writes a cosmic-ray config and session database in
+mutation/work/ (ignored by git), runs every mutant against the tests that
+mutation/modules.toml maps the file to (``pytest -x``: a mutant is killed by
+the first failing test), and rewrites mutation/results.md from all session
+databases. A session whose source file is unchanged is resumed (only the
+pending mutants run); a changed file starts a fresh session.
+
+cosmic-ray mutates the source file IN PLACE (and restores it after each
+mutant), so the script refuses to start when minialex/ has uncommitted
+changes, and restores the file from git if a run is interrupted. Run it only
+in a checkout you own, never in one someone else is editing.
+
+Verdicts on surviving mutants live in mutation/verdicts.toml, keyed by
+``"path:line operator"``: ``"equivalent: <why>"`` (cannot change any output)
+or ``"killed by tests/...::test_x"`` (a test written since; rerun the module
+to see it killed).
+"""
+import argparse
+import fnmatch
+import glob
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MUT = REPO / "mutation"
+WORK = MUT / "work"
+
+
+def load_modules():
+    cfg = tomllib.loads((MUT / "modules.toml").read_text())
+    return cfg["groups"], cfg["module"]
+
+
+def tests_for(path, entries):
+    for e in entries:
+        if fnmatch.fnmatch(path, e["glob"]):
+            return e
+    return None
+
+
+def files_of(target, groups, entries):
+    """Module files named by a group name, 'all', or a path/glob."""
+    names = groups if target == "all" else [target] if target in groups else None
+    if names is None:
+        return sorted(glob.glob(target, root_dir=REPO))
+    out = []
+    for g in names:
+        for e in entries:
+            if e["group"] == g:
+                for f in sorted(glob.glob(e["glob"], root_dir=REPO)):
+                    if f.endswith("__init__.py") or f in out:
+                        continue
+                    if tests_for(f, entries) is e:
+                        out.append(f)
+    return out
+
+
+def slug(path):
+    return path.replace("/", ".").removesuffix(".py")
+
+
+def run_module(path, entry, timeout):
+    WORK.mkdir(parents=True, exist_ok=True)
+    s = slug(path)
+    cfg, db, sha_file = WORK / f"{s}.toml", WORK / f"{s}.sqlite", WORK / f"{s}.sha"
+    sha = hashlib.sha256((REPO / path).read_bytes()
+                         + " ".join(entry["tests"]).encode()).hexdigest()
+    tests = " ".join(entry["tests"])
+    cfg.write_text(
+        "[cosmic-ray]\n"
+        f'module-path = "{path}"\n'
+        f"timeout = {float(timeout)}\n"
+        "excluded-modules = []\n"
+        f'test-command = "{sys.executable} -m pytest -q -x -p no:cacheprovider {tests}"\n'
+        '\n[cosmic-ray.distributor]\nname = "local"\n')
+    bindir = Path(sys.executable).parent
+    if not (db.exists() and sha_file.exists() and sha_file.read_text() == sha):
+        db.unlink(missing_ok=True)
+        subprocess.run([bindir / "cosmic-ray", "init", cfg, db], cwd=REPO, check=True)
+        sha_file.write_text(sha)
+    t0 = time.time()
+    try:
+        subprocess.run([bindir / "cosmic-ray", "exec", cfg, db], cwd=REPO, check=True)
+    finally:
+        # never leave a mutant behind (the tree was clean when we started)
+        subprocess.run(["git", "checkout", "--", path], cwd=REPO, check=True)
+    took = time.time() - t0
+    with open(WORK / f"{s}.time", "a") as fh:
+        fh.write(f"{took:.0f}\n")
+    print(f"{path}: {took:.0f} s", flush=True)
+
+
+def mutated_line(diff):
+    for line in (diff or "").splitlines():
+        if line.startswith("+") and not line.startswith("+++"):
+            return line[1:].strip()
+    return ""
+
+
+def report():
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    verdicts_file = MUT / "verdicts.toml"
+    verdicts = tomllib.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
+    verdicts = verdicts.get("verdict", {})
+    groups, entries = load_modules()
+    rows, survivors, totals = [], [], dict(n=0, k=0, s=0, eq=0, pending=0, t=0, later=0)
+    for db in sorted(WORK.glob("*.sqlite")):
+        with use_db(str(db), WorkDB.Mode.open) as wdb:
+            items = {w.job_id: w for w in wdb.work_items}
+            done = wdb.completed_work_items
+        path = db.stem.replace(".", "/") + ".py"
+        n, k, s, eq, later = len(items), 0, 0, 0, 0
+        for item, res in done:
+            m = item.mutations[0]
+            if res.worker_outcome in (WorkerOutcome.NORMAL,) and res.test_outcome == TestOutcome.SURVIVED:
+                key = f"{m.module_path}:{m.start_pos[0]} {m.operator_name}"
+                v = verdicts.get(key) or verdicts.get(f"{m.module_path}:{m.start_pos[0]} *",
+                                                      "UNEXPLAINED")
+                if v.startswith("equivalent"):
+                    eq += 1
+                else:
+                    s += 1
+                    later += v.startswith("killed by")
+                survivors.append((key, mutated_line(res.diff), v))
+            else:
+                k += 1          # failing tests, timeout or a mutant that cannot import
+        pending = n - len(done)
+        t_file = WORK / f"{db.stem}.time"
+        took = sum(int(x) for x in t_file.read_text().split()) if t_file.exists() else 0
+        rate = 100.0 * k / (k + s) if k + s else float("nan")
+        after = 100.0 * (k + later) / (k + s) if k + s else float("nan")
+        rows.append(f"| {path} | {n} | {k} | {s} | {eq} | {pending} | {rate:.1f}% "
+                    f"| {after:.1f}% | {took} |")
+        totals.update(n=totals["n"] + n, k=totals["k"] + k, s=totals["s"] + s,
+                      eq=totals["eq"] + eq, pending=totals["pending"] + pending,
+                      t=totals["t"] + took, later=totals["later"] + later)
+    T = totals
+    rate = 100.0 * T["k"] / (T["k"] + T["s"]) if T["k"] + T["s"] else float("nan")
+    after = 100.0 * (T["k"] + T["later"]) / (T["k"] + T["s"]) if T["k"] + T["s"] else float("nan")
+    out = ["# Mutation testing results", "",
+           "Written by `scripts/mutation.sh` (cosmic-ray; see mutation/modules.toml for the",
+           "tests each module runs against, mutation/verdicts.toml for the verdicts).",
+           "Kill rate = killed / (mutants run - equivalent), as the session ran; \"after\"",
+           "also counts the survivors a test written since kills (verdict \"killed by\").",
+           "Time: seconds of wall clock",
+           "under `nice -n 10` on the shared 2-core machine.", "",
+           "| module | mutants | killed | survived | equivalent | not run | kill rate | after | time s |",
+           "|---|---|---|---|---|---|---|---|---|", *rows,
+           f"| **total** | {T['n']} | {T['k']} | {T['s']} | {T['eq']} | {T['pending']} "
+           f"| {rate:.1f}% | {after:.1f}% | {T['t']} |", "",
+           *(["## Notes on the runs", "", (MUT / "notes.md").read_text().strip(), ""]
+             if (MUT / "notes.md").exists() else []),
+           "## Surviving mutants", "",
+           "| where | mutated line | verdict |", "|---|---|---|"]
+    for key, line, v in sorted(survivors):
+        line = line.replace("|", "\\|")
+        out.append(f"| {key} | `{line}` | {v} |")
+    (MUT / "results.md").write_text("\n".join(out) + "\n")
+    print(f"wrote {MUT / 'results.md'}: {T['k']} killed, {T['s']} survived, {T['eq']} equivalent")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("targets", nargs="*", help="group names, 'all', or module paths/globs")
+    ap.add_argument("--report", action="store_true", help="only rewrite mutation/results.md")
+    ap.add_argument("--timeout", type=float, default=600.0,
+                    help="seconds before a mutant's test run counts as killed (timeout)")
+    a = ap.parse_args()
+    groups, entries = load_modules()
+    if not a.report:
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "minialex"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout
+        if dirty.strip():
+            sys.exit("minialex/ has uncommitted changes; cosmic-ray mutates files in place: "
+                     "commit or stash them first\n" + dirty)
+        os.environ["PYTHONPATH"] = str(REPO)
+        for t in a.targets:
+            for path in files_of(t, groups, entries):
+                entry = tests_for(path, entries)
+                if entry is None:
+                    sys.exit(f"{path}: no entry in mutation/modules.toml")
+                run_module(path, entry, a.timeout)
+                report()
+    report()
+
+
+if __name__ == "__main__":
+    main()

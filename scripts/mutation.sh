@@ -1,0 +1,11 @@
+#!/bin/sh
+# Mutation testing of the core (cosmic-ray; not part of CI: slow).
+#   scripts/mutation.sh functions | engine | optim | nn | checkpoint | models | data | training | all
+#   scripts/mutation.sh minialex/functions/relu.py    # one file
+#   scripts/mutation.sh --report                     # rewrite mutation/results.md only
+# Needs: pip install -e '.[mutation,test]'. Writes mutation/work/ (sessions,
+# resumable) and mutation/results.md. Mutates files IN PLACE: own checkout only.
+# The real-data tests need MINIALEX_DATA (or ../shared/data/cifar10).
+cd "$(dirname "$0")/.." || exit 1
+PY="${PYTHON:-python}"
+exec nice -n 10 "$PY" scripts/mutation.py "$@"
