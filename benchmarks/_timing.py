@@ -73,6 +73,33 @@ def blas_env_note():
     return f"BLAS core type: {blas_core_type()} ({env})"
 
 
+def parse_layer_args(argv, repeats=None, choices=None, usage=""):
+    """The layer benchmarks' command line: shape-set names (from
+    ``choices``), ``--repeats N``, ``--users-env`` and the internal
+    ``--rows-json``. ``-h``/``--help`` prints ``usage`` and exits; an
+    unknown name exits with the names there are. Returns
+    ``(sets, repeats, users_env, rows_json)``."""
+    import sys
+    users_env, rows_json, sets = False, False, []
+    it = iter(argv)
+    for arg in it:
+        if arg in ("-h", "--help"):
+            print(usage.strip() or "usage: [SET ...] [--repeats N] [--users-env]")
+            sys.exit(0)
+        if choices is not None and not arg.startswith("--") and arg not in choices:
+            sys.exit(f"unknown shape set {arg!r}; choose from {', '.join(choices)} "
+                     "(or none for all), with --repeats N and --users-env")
+        if arg == "--repeats":
+            repeats = int(next(it))
+        elif arg == "--users-env":
+            users_env = True
+        elif arg == "--rows-json":
+            rows_json = True
+        else:
+            sets.append(arg)
+    return sets, repeats, users_env, rows_json
+
+
 def run_in_both_envs(script, args):
     """Run ``python script args`` twice in subprocesses, first with this
     environment, then with :data:`USERS_UNSET` removed (as users have it),

@@ -56,7 +56,6 @@ def worker(args):
         t1 = time.perf_counter()
         opt.zero_grad()
         loss.backward()
-        t2 = time.perf_counter()
         opt.step()
         t3 = time.perf_counter()
         if i >= args.warmup:

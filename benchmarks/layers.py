@@ -27,23 +27,14 @@ import sys
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")   # see layers_conv.py
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import ROWS_TAG, blas_env_note, print_side_by_side, run_in_both_envs  # noqa: E402
-from layers_conv import bench_conv  # noqa: E402
+from _timing import (ROWS_TAG, blas_env_note, parse_layer_args, print_side_by_side,  # noqa: E402
+                     run_in_both_envs)
+from layers_conv import CONV_SHAPES, bench_conv  # noqa: E402
 from layers_pool_lrn import bench_pool_lrn  # noqa: E402
 
 
 def main(argv):
-    repeats, users_env, rows_json, sets = None, False, False, []
-    it = iter(argv)
-    for arg in it:
-        if arg == "--repeats":
-            repeats = int(next(it))
-        elif arg == "--users-env":
-            users_env = True
-        elif arg == "--rows-json":
-            rows_json = True
-        else:
-            sets.append(arg)
+    sets, repeats, users_env, rows_json = parse_layer_args(argv, choices=CONV_SHAPES, usage=__doc__)
     if users_env:
         args = sets + (["--repeats", str(repeats)] if repeats else []) + ["--rows-json"]
         runs = run_in_both_envs(os.path.abspath(__file__), args)

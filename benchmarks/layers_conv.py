@@ -48,8 +48,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minialex  # noqa: E402  (the repository's copy, installed or not)
-from _timing import (ROWS_TAG, alternate_times_ms, blas_env_note, print_side_by_side,  # noqa: E402
-                     run_in_both_envs, torch_or_none)
+from _timing import (ROWS_TAG, alternate_times_ms, blas_env_note, parse_layer_args,  # noqa: E402
+                     print_side_by_side, run_in_both_envs, torch_or_none)
 from minialex.functions.conv2d import conv2d  # noqa: E402
 
 # name -> list of (layer, N, C_in, H(=W), C_out, kernel, stride, padding, groups)
@@ -167,17 +167,8 @@ def main(argv):
     ``--users-env`` (both environments side by side), ``--rows-json``
     (internal: print the rows as one JSON line for the parent)."""
     import json
-    repeats, users_env, rows_json, sets = 7, False, False, []
-    it = iter(argv)
-    for arg in it:
-        if arg == "--repeats":
-            repeats = int(next(it))
-        elif arg == "--users-env":
-            users_env = True
-        elif arg == "--rows-json":
-            rows_json = True
-        else:
-            sets.append(arg)
+    sets, repeats, users_env, rows_json = parse_layer_args(argv, repeats=7, choices=CONV_SHAPES,
+                                                           usage=__doc__)
     if users_env:
         runs = run_in_both_envs(os.path.abspath(__file__),
                                 sets + ["--repeats", str(repeats), "--rows-json"])

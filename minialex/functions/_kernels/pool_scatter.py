@@ -21,13 +21,24 @@ commit d1d9353).
 
 from ...backend import get_array_module
 
-__all__ = ["code_dtype", "backward"]
+__all__ = ["code_dtype", "outputs", "backward"]
 
 
 def code_dtype(xp, window, padded_width):
     """uint8 when every code i*Wp + j fits, else uint16 or int32."""
     last = (window.kh - 1) * padded_width + window.kw - 1
     return xp.uint8 if last < 256 else xp.uint16 if last < 65536 else xp.int32
+
+
+def outputs(x, window, track):
+    """The forward's empty results for x (N, C, H, W): ``(xp, y, argmax)``
+    with y (N, C, OH, OW) of x's dtype and argmax the window codes (None
+    unless ``track``). Shared by the CPU pooling paths."""
+    xp = get_array_module(x)
+    y = xp.empty(x.shape[:2] + (window.oh, window.ow), dtype=x.dtype)
+    wp = window.padded_size(*x.shape[2:])[1]
+    argmax = xp.empty(y.shape, dtype=code_dtype(xp, window, wp)) if track else None
+    return xp, y, argmax
 
 
 def backward(gy, argmax, window, x_shape):
