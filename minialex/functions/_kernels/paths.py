@@ -67,9 +67,10 @@ PLANES_LAST_MAX_PIXELS = 400
 
 # conv2d's Winograd path (F(2x2, 3x3), winograd.py) for 3x3 stride-1
 # windows on NumPy. Measured fwd+bwd against the im2col path on conv3-conv5
-# of the CIFAR presets at batch 128 (benchmarks/conv_paths.py, one process,
-# alternating, 2 cores under load 8): 0.20-0.41x im2col's time, 0.12-0.74x
-# PyTorch's; float32 error at im2col's (winograd.py).
+# of the CIFAR presets at batch 128 (benchmarks/conv_paths.py --repeats 5,
+# one process, alternating, an idle 2-core AVX-512 EPYC, 2026-12-01):
+# 0.97-1.11x im2col's time on the small preset, 0.81-0.92x on half,
+# 0.42-0.64x on paper (still 1.2-3.7x PyTorch's); float32 error at im2col's.
 WINOGRAD_BY_DEFAULT = True
 
 _forced = {}                 # op -> path name, while a ``use`` block runs

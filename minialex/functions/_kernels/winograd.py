@@ -63,8 +63,11 @@ Accuracy (float32 against the float64 loop reference, max |error| / max
 |reference| over y, dL/dx and dL/dW; benchmarks/conv_paths.py): 3.6e-7 to
 6.4e-7 on conv3-conv5 of the CIFAR presets, im2col's 4.6e-7 to 9.1e-7.
 
-Speed (the same script, forward + backward, batch 128, 2 shared cores
-under load 8): 0.20-0.41x the im2col path's time, 0.12-0.74x PyTorch's.
+Speed (the same script, forward + backward, batch 128, an idle 2-core
+AVX-512 EPYC): 0.97-1.11x the im2col path's time on the small preset,
+0.81-0.92x on half, 0.42-0.64x on paper; 1.2-3.7x PyTorch's. (Under load 8
+the first measurements read 0.20-0.41x: PyTorch and im2col's threads
+suffered more from the shared cores.)
 The 16*G products run split over minialex's threads with one BLAS thread
 each (:func:`batched_products`): as 16*G multithreaded BLAS calls they were
 slower than im2col's few big products (see there).
