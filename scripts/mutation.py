@@ -7,18 +7,26 @@ under ``nice``)::
     scripts/mutation.sh minialex/optim/sgd.py  # one file
     scripts/mutation.sh all                  # every group, in the file's order
     scripts/mutation.sh --report             # only rewrite mutation/results.md
+    scripts/mutation.sh --jobs 1 functions   # one mutant at a time, in this checkout
 
 For each module file it writes a cosmic-ray config and session database in
-mutation/work/ (ignored by git), runs every mutant against the tests that
-mutation/modules.toml maps the file to (``pytest -x``: a mutant is killed by
-the first failing test), and rewrites mutation/results.md from all session
-databases. A session whose source file is unchanged is resumed (only the
-pending mutants run); a changed file starts a fresh session.
+mutation/work/ (ignored by git) and runs every mutant against the tests that
+mutation/modules.toml maps the file to, and of those only the tests that
+execute the mutated line (scripts/mutation_select.py: a coverage map with
+test contexts, ``pytest --cov-context=test``, built once per HEAD; a test that
+never runs the line cannot tell the mutant from the original). ``pytest -x``:
+a mutant is killed by the first failing test. Then it rewrites
+mutation/results.md from all session databases. A session whose source file
+is unchanged is resumed (only the pending mutants run); a changed file starts
+a fresh session.
 
-cosmic-ray mutates the source file IN PLACE (and restores it after each
-mutant), so the script refuses to start when minialex/ has uncommitted
-changes, and restores the file from git if a run is interrupted. Run it only
-in a checkout you own, never in one someone else is editing.
+``--jobs N`` (default 2, one per core) tests N mutants at once through
+cosmic-ray's http distributor: one ``cosmic-ray http-worker`` per git
+worktree of HEAD in mutation/work/trees/, since cosmic-ray mutates the
+source file IN PLACE (and restores it after each mutant). The script refuses
+to start when minialex/ has uncommitted changes (the worktrees and the map
+are of HEAD), and restores the files from git if a run is interrupted. Run it
+only in a checkout you own, never in one someone else is editing.
 
 Verdicts on surviving mutants live in mutation/verdicts.toml, keyed by
 ``"path:line operator"``: ``"equivalent: <why>"`` (cannot change any output)
@@ -74,20 +82,94 @@ def slug(path):
     return path.replace("/", ".").removesuffix(".py")
 
 
-def run_module(path, entry, timeout):
+def test_files():
+    """Every test file of mutation/modules.toml, in the file's order."""
+    out = []
+    for e in load_modules()[1]:
+        out += [t for t in e["tests"] if t not in out]
+    return out
+
+
+def coverage_map():
+    """The coverage map of mutation_select.py: one ``pytest --cov-context=test``
+    run over every mapped test file at HEAD, kept while HEAD's minialex/ and
+    tests/ trees are unchanged (mutation/work/map-<hash>.coverage)."""
+    trees = subprocess.run(["git", "rev-parse", "HEAD:minialex", "HEAD:tests"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout
+    files = test_files()
+    key = hashlib.sha256((trees + " ".join(files)).encode()).hexdigest()[:16]
+    path = WORK / f"map-{key}.coverage"
+    if not path.exists():
+        print(f"building the coverage map {path.name} (the mapped tests, once)", flush=True)
+        tmp = path.with_suffix(".partial")
+        env = dict(os.environ, COVERAGE_FILE=str(tmp))
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "--cov=minialex", "--cov-context=test", "--cov-report=", *files],
+                           cwd=REPO, env=env)
+        if r.returncode != 0:
+            sys.exit("the mapped tests fail on HEAD: mutants cannot be judged against them")
+        tmp.rename(path)
+    return path
+
+
+class Workers:
+    """``jobs`` cosmic-ray http-workers, each in its own git worktree of HEAD
+    (mutation/work/trees/w<k>): cosmic-ray mutates files in place, so two
+    mutants at once need two copies of the tree."""
+
+    def __init__(self, jobs, port=9876):
+        self.trees, self.procs, self.urls = [], [], []
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        for k in range(jobs):
+            tree = WORK / "trees" / f"w{k}"
+            if not tree.exists():
+                subprocess.run(["git", "worktree", "add", "--detach", str(tree), head],
+                               cwd=REPO, check=True, capture_output=True)
+            subprocess.run(["git", "checkout", "--force", "--detach", head], cwd=tree,
+                           check=True, capture_output=True)
+            env = dict(os.environ, PYTHONPATH=str(tree))
+            data = REPO.parent / "shared" / "data" / "cifar10"
+            if "MINIALEX_DATA" not in env and data.is_dir():
+                env["MINIALEX_DATA"] = str(data)
+            log = open(WORK / f"worker{k}.log", "a")
+            self.procs.append(subprocess.Popen(
+                [Path(sys.executable).parent / "cosmic-ray", "http-worker",
+                 "--port", str(port + k)], cwd=tree, env=env, stdout=log, stderr=log))
+            self.trees.append(tree)
+            self.urls.append(f"http://localhost:{port + k}")
+        time.sleep(3)                     # let the servers bind their ports
+
+    def restore(self, path):
+        for tree in self.trees:
+            subprocess.run(["git", "checkout", "--", path], cwd=tree, check=True)
+
+    def close(self):
+        for p in self.procs:
+            p.terminate()
+            p.wait()
+
+
+def run_module(path, entry, timeout, cov_map, workers=None):
     WORK.mkdir(parents=True, exist_ok=True)
     s = slug(path)
     cfg, db, sha_file = WORK / f"{s}.toml", WORK / f"{s}.sqlite", WORK / f"{s}.sha"
-    sha = hashlib.sha256((REPO / path).read_bytes()
-                         + " ".join(entry["tests"]).encode()).hexdigest()
+    # a session is resumed only for the same source, tests and selection method
+    sha = hashlib.sha256((REPO / path).read_bytes() + " ".join(entry["tests"]).encode()
+                         + b"select-by-coverage-1").hexdigest()
     tests = " ".join(entry["tests"])
+    command = (f"{sys.executable} scripts/mutation_select.py --map {cov_map} "
+               f"--module {path} -- {tests}")
+    dist = ('name = "local"\n' if workers is None else
+            'name = "http"\n\n[cosmic-ray.distributor.http]\nworker-urls = ['
+            + ", ".join(f'"{u}"' for u in workers.urls) + "]\n")
     cfg.write_text(
         "[cosmic-ray]\n"
         f'module-path = "{path}"\n'
         f"timeout = {float(timeout)}\n"
         "excluded-modules = []\n"
-        f'test-command = "{sys.executable} -m pytest -q -x -p no:cacheprovider {tests}"\n'
-        '\n[cosmic-ray.distributor]\nname = "local"\n')
+        f'test-command = "{command}"\n'
+        f"\n[cosmic-ray.distributor]\n{dist}")
     bindir = Path(sys.executable).parent
     if not (db.exists() and sha_file.exists() and sha_file.read_text() == sha):
         db.unlink(missing_ok=True)
@@ -97,8 +179,10 @@ def run_module(path, entry, timeout):
     try:
         subprocess.run([bindir / "cosmic-ray", "exec", cfg, db], cwd=REPO, check=True)
     finally:
-        # never leave a mutant behind (the tree was clean when we started)
+        # never leave a mutant behind (the trees were clean when we started)
         subprocess.run(["git", "checkout", "--", path], cwd=REPO, check=True)
+        if workers is not None:
+            workers.restore(path)
     took = time.time() - t0
     with open(WORK / f"{s}.time", "a") as fh:
         fh.write(f"{took:.0f}\n")
@@ -182,6 +266,8 @@ def main():
     ap.add_argument("--report", action="store_true", help="only rewrite mutation/results.md")
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="seconds before a mutant's test run counts as killed (timeout)")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="mutants tested at once, each in its own worktree (1: in this checkout)")
     a = ap.parse_args()
     groups, entries = load_modules()
     if not a.report:
@@ -191,13 +277,20 @@ def main():
             sys.exit("minialex/ has uncommitted changes; cosmic-ray mutates files in place: "
                      "commit or stash them first\n" + dirty)
         os.environ["PYTHONPATH"] = str(REPO)
-        for t in a.targets:
-            for path in files_of(t, groups, entries):
-                entry = tests_for(path, entries)
-                if entry is None:
-                    sys.exit(f"{path}: no entry in mutation/modules.toml")
-                run_module(path, entry, a.timeout)
-                report()
+        WORK.mkdir(parents=True, exist_ok=True)
+        cov_map = coverage_map()
+        workers = Workers(a.jobs) if a.jobs > 1 else None
+        try:
+            for t in a.targets:
+                for path in files_of(t, groups, entries):
+                    entry = tests_for(path, entries)
+                    if entry is None:
+                        sys.exit(f"{path}: no entry in mutation/modules.toml")
+                    run_module(path, entry, a.timeout, cov_map, workers)
+                    report()
+        finally:
+            if workers is not None:
+                workers.close()
     report()
 
 

@@ -1,0 +1,145 @@
+"""Run only the tests that execute a mutant's line (cosmic-ray's test command).
+
+cosmic-ray applies one mutant to a source file in place, then runs its test
+command; scripts/mutation.py makes that command::
+
+    python scripts/mutation_select.py --map COVERAGE_FILE --module PATH -- TEST_FILE ...
+
+It finds the mutated lines (``git diff -U0`` against HEAD: the checkout was
+clean before the mutant), looks up which tests executed those lines on the
+unmutated code (a coverage map: ``pytest --cov --cov-context=test``,
+pytest-cov, built by ``scripts/mutation.py``) and runs just those, with
+``pytest -x``, among the module's TEST_FILEs.
+
+Why that is sound: a test that never executes line L runs exactly the same
+code under a mutant of L, so it passes as it did on HEAD; only tests that
+execute L can kill it. Where the map cannot say, it runs every TEST_FILE:
+
+- lines run at import or collection time (module level, ``def`` and
+  ``class`` headers, default arguments, decorators): coverage records them
+  outside any test (the empty context);
+- lines the map does not hold at all (a mutation inside a multi-line
+  statement whose line the tracer did not record): first the whole
+  statement's lines are looked up, then, if still nothing, everything.
+
+Two approximations, both of which can only make a mutant survive that the
+full run would kill (so the survivors' review, mutation/verdicts.toml,
+sees them): a line executed while building a module- or session-scoped
+fixture is recorded for the first test that used the fixture, so for lines
+recorded in a test's setup phase the whole test file runs; and Hypothesis
+draws new examples each run, so a line one draw reached may be missed by
+another.
+
+Exit status: pytest's (0: the mutant survived; 1: a test failed, killed),
+or 0 at once when no test executes the line (it cannot be killed).
+"""
+import argparse
+import ast
+import os
+import re
+import subprocess
+import sys
+
+PHASES = ("|setup", "|run", "|teardown")
+
+
+def changed_lines(module):
+    """Line numbers (in HEAD's version of ``module``) that the mutant changed."""
+    diff = subprocess.run(["git", "diff", "-U0", "--", module], capture_output=True,
+                          text=True, check=True).stdout
+    lines = set()
+    for m in re.finditer(r"^@@ -(\d+)(?:,(\d+))? ", diff, re.M):
+        start, count = int(m[1]), int(m[2]) if m[2] is not None else 1
+        lines.update(range(start, start + max(count, 1)))
+    return lines
+
+
+def statement_lines(source, line):
+    """The lines of the innermost statement holding ``line`` (for a compound
+    statement, only its header: ``if ...:`` without the body)."""
+    best = None
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.stmt) and node.lineno <= line <= node.end_lineno:
+            if best is None or (node.lineno, -node.end_lineno) >= (best.lineno, -best.end_lineno):
+                best = node
+    if best is None:
+        return {line}
+    end = best.end_lineno
+    body = getattr(best, "body", None)
+    if isinstance(body, list) and body and body[0].lineno > line:
+        end = body[0].lineno - 1
+    return set(range(best.lineno, end + 1))
+
+
+def contexts_by_line(map_file, module):
+    """{line: set of pytest node ids ('' = outside any test)} for ``module``,
+    and {node id: phases it was recorded in}."""
+    from coverage import CoverageData
+    data = CoverageData(basename=map_file)
+    data.read()
+    suffix = os.sep + os.path.normpath(module)
+    files = [f for f in data.measured_files() if f.endswith(suffix)]
+    if not files:
+        return {}, {}
+    out, phases = {}, {}
+    for line, ctxs in data.contexts_by_lineno(files[0]).items():
+        ids = set()
+        for c in ctxs:
+            node, phase = c, ""
+            for p in PHASES:
+                if c.endswith(p):
+                    node, phase = c[:-len(p)], p
+            ids.add(node)
+            if node:
+                phases.setdefault((line, node), set()).add(phase)
+        out[line] = ids
+    return out, phases
+
+
+def select(map_file, module, test_files):
+    """The pytest arguments for the mutant now applied to ``module``: node
+    ids, whole test files, or ``None`` when no test executes its lines."""
+    lines = changed_lines(module)
+    if not lines:
+        return list(test_files)            # nothing changed on disk: be safe
+    by_line, phases = contexts_by_line(map_file, module)
+    source = subprocess.run(["git", "show", f"HEAD:{module}"], capture_output=True,
+                            text=True, check=True).stdout
+    nodes, known = set(), False
+    for line in sorted(lines):
+        look = [line] if line in by_line else sorted(statement_lines(source, line))
+        for ln in look:
+            if ln in by_line:
+                known = True
+                nodes |= by_line[ln]
+                for node in by_line[ln]:
+                    if "|setup" in phases.get((ln, node), ()):
+                        nodes.add(node.split("::")[0])       # the whole file
+    if not known or "" in nodes:
+        return list(test_files)
+    wanted = [n for n in nodes if n.split("::")[0] in test_files]
+    if not wanted:
+        return None
+    order = {f: i for i, f in enumerate(test_files)}
+    return sorted(set(wanted), key=lambda n: (order[n.split("::")[0]], n))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--map", required=True, help="coverage data file with test contexts")
+    ap.add_argument("--module", required=True, help="the mutated file, relative to the root")
+    ap.add_argument("tests", nargs="+", help="the module's test files (mutation/modules.toml)")
+    a = ap.parse_args(argv)
+    args = select(a.map, a.module, a.tests)
+    if args is None:
+        print(f"no test in {' '.join(a.tests)} executes the mutated lines: survives")
+        return 0
+    # whole files collapse their own node ids
+    files = {x for x in args if "::" not in x}
+    args = [x for x in args if "::" not in x or x.split("::")[0] not in files]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *args]
+    return subprocess.run(cmd).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
