@@ -29,7 +29,8 @@ are of HEAD), and restores the files from git if a run is interrupted. Run it
 only in a checkout you own, never in one someone else is editing.
 
 Verdicts on surviving mutants live in mutation/verdicts.toml, keyed by
-``"path:line operator"``: ``"equivalent: <why>"`` (cannot change any output)
+``"path: <the mutated line>"`` (stripped, as results.md shows it: the key
+survives edits that move the line) or ``"path:line operator"``: ``"equivalent: <why>"`` (cannot change any output)
 or ``"killed by tests/...::test_x"`` (a test written since; rerun the module
 to see it killed).
 """
@@ -215,8 +216,9 @@ def report():
             m = item.mutations[0]
             if res.worker_outcome in (WorkerOutcome.NORMAL,) and res.test_outcome == TestOutcome.SURVIVED:
                 key = f"{m.module_path}:{m.start_pos[0]} {m.operator_name}"
-                v = verdicts.get(key) or verdicts.get(f"{m.module_path}:{m.start_pos[0]} *",
-                                                      "UNEXPLAINED")
+                text = f"{m.module_path}: {mutated_line(res.diff)}"
+                v = (verdicts.get(text) or verdicts.get(key)
+                     or verdicts.get(f"{m.module_path}:{m.start_pos[0]} *", "UNEXPLAINED"))
                 if v.startswith("equivalent"):
                     eq += 1
                 else:
