@@ -363,6 +363,22 @@ def test_relu_forward_backward_by_hand():
     np.testing.assert_array_equal(x.grad, [0, 0, 0, 4, 5])  # subgradient 0 at 0
 
 
+def test_relu_passes_the_gradient_at_nan_like_torch_and_the_reference():
+    from minialex import reference as R
+    x = np.array([np.nan, -1.0, 0.0, 2.0], dtype=np.float32)
+    gy = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
+    xt = t(x, requires_grad=True)
+    y = F.relu(xt)
+    np.testing.assert_array_equal(y.data, [np.nan, 0, 0, 2])
+    y.backward(gy)
+    np.testing.assert_array_equal(xt.grad, [1, 0, 0, 4])
+    np.testing.assert_array_equal(R.relu_backward(gy, x), [1, 0, 0, 4])
+    torch = pytest.importorskip("torch")
+    xr = torch.tensor(x, requires_grad=True)
+    torch.relu(xr).backward(torch.tensor(gy))
+    np.testing.assert_array_equal(xr.grad.numpy(), xt.grad)
+
+
 @SETTINGS
 @given(shapes, seeds)
 def test_relu_backward(shape, seed):

@@ -327,7 +327,8 @@ def test_linear_by_hand_and_numerically():
 def test_relu_by_hand():
     x = np.array([-2.0, -0.5, 0.0, 0.5, 3.0, np.nan])
     np.testing.assert_array_equal(R.relu(x), [0, 0, 0, 0.5, 3, np.nan])
-    np.testing.assert_array_equal(R.relu_backward(np.arange(1.0, 7.0), x), [0, 0, 0, 4, 5, 0])
+    # at NaN the gradient passes on, as in PyTorch's threshold_backward (zero only where x <= 0)
+    np.testing.assert_array_equal(R.relu_backward(np.arange(1.0, 7.0), x), [0, 0, 0, 4, 5, 6])
 
 
 def test_the_reference_imports_numpy_only():

@@ -42,9 +42,10 @@ def relu(x):
 
 
 def relu_backward(dy, x):
-    """dL/dx = dy * [x > 0]: dy/dx is 1 where x > 0 and 0 where x < 0; at
-    x = 0 we take 0 (a subgradient)."""
-    return dy * (x > 0)
+    """dL/dx = dy * [not x <= 0]: dy/dx is 1 where x > 0 and 0 where x < 0;
+    at x = 0 we take 0 (a subgradient); at x = NaN the gradient passes on,
+    as in PyTorch (threshold_backward zeroes only where x <= 0)."""
+    return dy * ~(x <= 0)
 
 
 def dropout(x, mask, p):
