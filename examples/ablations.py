@@ -303,6 +303,9 @@ def main(argv=None):
     log = print
     t0 = time.time()
     if args.report_only:
+        if not os.path.isfile(os.path.join(args.out, "experiment.json")):
+            sys.exit(f"error: {args.out} holds no experiment (no experiment.json): give the "
+                     "--out of a run of examples/ablations.py")
         return report(args, log, t0, _read(os.path.join(args.out, "relu_tanh"),
                                            "relu_tanh.json"))
     try:

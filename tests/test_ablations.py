@@ -120,3 +120,10 @@ def test_interrupted_arm_resumes_from_its_checkpoint(cifar10_dir, tmp_path):
 def test_unknown_arm_is_refused():
     r = run("--arms", "baseline,no_relu", "--out", "/nonexistent")
     assert r.returncode == 2 and "unknown arm(s) no_relu" in r.stderr
+
+
+def test_report_only_without_an_experiment_names_the_folder(tmp_path):
+    r = run("--out", tmp_path / "nothing", "--report-only")
+    assert r.returncode != 0
+    assert "holds no experiment" in r.stderr and "nothing" in r.stderr
+    assert "Traceback" not in r.stderr
