@@ -211,6 +211,9 @@ def _ok():
     (lambda x, w: im2col(np.zeros((5, 5)), 3), ValueError, ["4-D", "(5, 5)"]),
     (lambda x, w: im2col(np.zeros((1, 1, 2, 2)), 3), ValueError, ["(3, 3)", "(2, 2)"]),
     (lambda x, w: col2im(np.zeros((9, 5)), (1, 1, 3, 3), 2), ValueError, ["(9, 5)", "(4, 4)"]),
+    # shapes that sort before the expected one, and one of the same size
+    (lambda x, w: col2im(np.zeros((4, 3)), (1, 1, 3, 3), 2), ValueError, ["(4, 3)", "(4, 4)"]),
+    (lambda x, w: col2im(np.zeros((2, 8)), (1, 1, 3, 3), 2), ValueError, ["(2, 8)", "(4, 4)"]),
 ])
 def test_errors_name_the_bad_value(call, exc, words):
     x, w = _ok()
@@ -429,8 +432,8 @@ def test_winograd_float32_error_against_float64_reference():
             y.backward(gy.astype(np.float32))
         errors[path] = [np.abs(a - r).max() / np.abs(r).max()
                         for a, r in zip((y.data, X.grad, W.grad), ref)]
-    for wino, im2col in zip(errors["winograd_f2x2_3x3"], errors["chwn_slices"]):
-        assert wino < 1e-6 and wino < 4 * im2col + 1e-7, errors
+    for wino, cols in zip(errors["winograd_f2x2_3x3"], errors["chwn_slices"]):
+        assert wino < 1e-6 and wino < 4 * cols + 1e-7, errors
 
 
 def test_winograd_is_the_default_for_3x3_stride_1_only():

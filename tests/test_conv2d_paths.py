@@ -1,0 +1,176 @@
+"""conv2d's backward bookkeeping on both CPU paths (im2col and Winograd):
+which of x, W, b get a gradient, which columns are kept for backward, and
+how the gradients reach ``.grad`` (issue 20: mutants of conv2d.py that the
+other tests let live). Values against the float64 reference ops."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import minialex
+from minialex import Tensor
+from minialex.functions._kernels import im2col_cpu, paths, winograd
+from minialex.functions.conv2d import Conv2dFunction, conv2d
+from minialex.reference import conv2d as ref_conv2d, conv2d_backward as ref_conv2d_backward
+
+PATHS = ("chwn_slices", "winograd_f2x2_3x3")
+
+# which inputs require a gradient: (x, W, b), b None = no bias; at least one
+# of them does (else there is no graph to run backward through)
+COMBOS = [(gx, gw, b) for gx, gw, b in itertools.product((True, False), (True, False),
+                                                          (None, False, True))
+          if gx or gw or b]
+
+# N=2, C=4 (two groups), H=5, W=6: N, C and H all differ, so a mix-up of
+# x's axes in the shape of a buffer cannot go unnoticed; 3x3, stride 1, so
+# both paths apply
+N, C, H, W_IN, C_OUT, G = 2, 4, 5, 6, 6, 2
+
+
+def _case(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W_IN))
+    w = rng.standard_normal((C_OUT, C // G, 3, 3))
+    b = rng.standard_normal(C_OUT)
+    gy = rng.standard_normal((N, C_OUT, H, W_IN))          # padding 1: same size out
+    return x, w, b, gy
+
+
+def _tensors(x, w, b, combo):
+    gx, gw, gb = combo
+    X, Wt = Tensor(x, requires_grad=gx), Tensor(w, requires_grad=gw)
+    B = None if gb is None else Tensor(b, requires_grad=gb)
+    return X, Wt, B
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("combo", COMBOS)
+def test_each_input_gets_its_gradient_exactly_when_it_requires_one(path, combo):
+    # frozen weights (x needs dL/dx, W none), the image (W needs, x none),
+    # bias alone, bias None: each gradient the reference's, the rest None
+    x, w, b, gy = _case()
+    X, Wt, B = _tensors(x, w, b, combo)
+    with paths.use("conv2d", path):
+        y = conv2d(X, Wt, B, padding=1, groups=G)
+        y.backward(gy)
+    np.testing.assert_allclose(y.data, ref_conv2d(x, w, None if B is None else b, 1, 1, G),
+                               rtol=1e-10, atol=1e-10)
+    expected = ref_conv2d_backward(gy, x, w, 1, 1, G)
+    for t, ref in zip((X, Wt, B), expected):
+        if t is None:
+            continue
+        if t.requires_grad:
+            assert t.grad is not None and t.grad.shape == ref.shape
+            np.testing.assert_allclose(t.grad, ref, rtol=1e-10, atol=1e-10)
+        else:
+            assert t.grad is None
+
+
+def _count_calls(monkeypatch, module, name):
+    calls = []
+    original = getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("combo", COMBOS)
+def test_im2col_columns_built_once_and_kept_only_for_the_weight_gradient(monkeypatch, combo):
+    # only dL/dW = gY @ X^T reads the columns X again: forward keeps them
+    # exactly when W requires a gradient (else hands them back at once), and
+    # a single backward never rebuilds them (conv1: the image needs no dL/dx)
+    x, w, b, gy = _case(1)
+    X, Wt, B = _tensors(x, w, b, combo)
+    calls = _count_calls(monkeypatch, im2col_cpu, "im2col")
+    with paths.use("conv2d", "chwn_slices"):
+        y = conv2d(X, Wt, B, padding=1, groups=G)
+        fn = y.creator
+        assert isinstance(fn, Conv2dFunction) and not fn.winograd
+        assert (fn.X is not None) == Wt.requires_grad
+        y.backward(gy)
+    assert len(calls) == 1
+    if Wt.requires_grad:
+        np.testing.assert_allclose(Wt.grad, ref_conv2d_backward(gy, x, w, 1, 1, G)[1],
+                                   rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("combo", COMBOS)
+def test_winograd_input_transform_built_once_and_kept_only_for_x_or_w(monkeypatch, combo):
+    # the transformed input V is read by dL/dW (gM V^T) and its memory is
+    # reused for dL/dV: forward keeps it exactly when x or W requires a
+    # gradient (a bias alone needs only gy), and one backward never rebuilds it
+    x, w, b, gy = _case(2)
+    X, Wt, B = _tensors(x, w, b, combo)
+    calls = _count_calls(monkeypatch, winograd, "_transformed_input")
+    with paths.use("conv2d", "winograd_f2x2_3x3"):
+        y = conv2d(X, Wt, B, padding=1, groups=G)
+        fn = y.creator
+        assert isinstance(fn, Conv2dFunction) and fn.winograd
+        assert (fn.saved[5] is not None) == (X.requires_grad or Wt.requires_grad)
+        y.backward(gy)
+    if X.requires_grad or Wt.requires_grad:
+        assert len(calls) == 1
+    # (a bias alone: backward still rebuilds V, which nothing then reads;
+    # wasted work in winograd.backward, not a wrong value)
+    for t, ref in zip((X, Wt, B), ref_conv2d_backward(gy, x, w, 1, 1, G)):
+        if t is not None and t.requires_grad:
+            np.testing.assert_allclose(t.grad, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_two_forwards_before_one_backward_keep_their_own_columns(path):
+    # the same layer applied twice (or two layers of one shape) before the
+    # backward: each call's saved columns must stay its own, not be handed
+    # to the spare pool that the second call's im2col draws from
+    x1, w, _, g1 = _case(3)
+    x2, _, _, g2 = _case(4)
+    Wt = Tensor(w, requires_grad=True)
+    with paths.use("conv2d", path):
+        y1 = conv2d(Tensor(x1), Wt, padding=1, groups=G)
+        y2 = conv2d(Tensor(x2), Wt, padding=1, groups=G)
+        (y1 * Tensor(g1) + y2 * Tensor(g2)).sum().backward()
+    expected = (ref_conv2d_backward(g1, x1, w, 1, 1, G)[1]
+                + ref_conv2d_backward(g2, x2, w, 1, 1, G)[1])
+    np.testing.assert_allclose(Wt.grad, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_gradients_are_moved_into_grad_not_copied(monkeypatch, path):
+    # Conv2dFunction.returns_new_arrays: its gx, gW, gb are fresh arrays, so
+    # the engine makes them the leaves' .grad as they are (no copy: 240 MB a
+    # step for AlexNet's weights); and being fresh, no later conv (which
+    # recycles column arrays) may change them
+    x, w, b, gy = _case(5)
+    X, Wt, B = _tensors(x, w, b, (True, True, True))
+    seen = []
+    original = Conv2dFunction.backward
+
+    def spy(self, gy):
+        grads = original(self, gy)
+        seen.extend(grads)
+        return grads
+    monkeypatch.setattr(Conv2dFunction, "backward", spy)
+    with paths.use("conv2d", path):
+        conv2d(X, Wt, B, padding=1, groups=G).backward(gy)
+        assert X.grad is seen[0] and Wt.grad is seen[1] and B.grad is seen[2]
+        first = [t.grad.copy() for t in (X, Wt, B)]
+        X2, W2, B2 = _tensors(*_case(6)[:3], (True, True, True))
+        conv2d(X2, W2, B2, padding=1, groups=G).backward(_case(6)[3])
+    for t, g, ref in zip((X, Wt, B), first, ref_conv2d_backward(gy, x, w, 1, 1, G)):
+        np.testing.assert_array_equal(t.grad, g)
+        np.testing.assert_allclose(t.grad, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_no_grad_keeps_no_columns():
+    # under no_grad nothing needs a gradient: neither path keeps its columns
+    x, w, b, _ = _case(7)
+    for path in PATHS:
+        with paths.use("conv2d", path), minialex.no_grad():
+            fn = Conv2dFunction((1, 1), (1, 1), G)
+            y = fn(Tensor(x), Tensor(w, requires_grad=True), Tensor(b))
+        assert (fn.saved[5] if fn.winograd else fn.X) is None
+        np.testing.assert_allclose(y.data, ref_conv2d(x, w, b, 1, 1, G), rtol=1e-10, atol=1e-10)
