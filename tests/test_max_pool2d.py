@@ -3,6 +3,7 @@ padding), the tie rule, a loop-by-loop reference with many ties, numerical
 gradients, errors, and parity with PyTorch at AlexNet's shapes."""
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -348,3 +349,68 @@ def test_cuda_matches_cpu():
         assert y_gpu.device == t_gpu.device and y_gpu.dtype == np.float32
         np.testing.assert_array_equal(y_gpu.numpy(), y_cpu.data)
         np.testing.assert_allclose(t_gpu.grad.get(), t_cpu.grad, rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------- the path rule
+@pytest.mark.parametrize("shape, k, s, p, pixels, planes_last", [
+    ((6, 6), 3, 2, 0, 36, True),        # AlexNet's CIFAR pool3 input
+    ((13, 13), 3, 2, 0, 169, True),     # AlexNet's ImageNet pool3 input
+    ((20, 20), 3, 2, 0, 400, True),     # = PLANES_LAST_MAX_PIXELS: still planes last
+    ((10, 40), 1, 1, 0, 400, True),     # 400 again, not square
+    ((21, 21), 3, 2, 0, 441, False),    # 441: the phase split
+    ((10, 41), 1, 1, 0, 410, False),    # 410 (Hp + Wp = 51 would say planes last)
+    ((19, 19), 3, 2, 1, 441, False),    # padding 1: Hp = Wp = 21
+    ((27, 27), 3, 2, 0, 729, False),    # AlexNet's ImageNet pool2 input
+])
+def test_the_cpu_path_follows_the_padded_map_pixels(shape, k, s, p, pixels, planes_last):
+    # the default CPU path is chosen by Hp*Wp, the padded map's pixels:
+    # planes last up to 400, the phase split above; which one ran is the
+    # kernel module the Function keeps for its backward
+    rng = np.random.default_rng(sum(shape))
+    x = rng.integers(-1, 2, (1, 2) + shape).astype(np.float32)
+    args = ((k, k), (s, s), (p, p), False)
+    y = max_pool2d(T(x, grad=True), *args)
+    fn = y.creator
+    hp, wp = fn.window.padded_size(*shape)
+    assert hp * wp == pixels
+    assert fn.kern is (pool_planes_last if planes_last else pool_phases)
+    y_ref, _ = reference_pool(x, *args)
+    np.testing.assert_array_equal(y.data, y_ref)
+
+
+# ---------------------------------------------------------------- the size check
+def _too_large(h, w, kernel, padding):
+    return re.escape(
+        f"max_pool2d: kernel_size={kernel} is larger than the padded input "
+        f"({h + 2 * padding[0]}, {w + 2 * padding[1]}) (H, W = {h}, {w}, "
+        f"padding={padding}); use a smaller kernel or a larger input")
+
+
+@pytest.mark.parametrize("h, w, kernel, padding", [
+    (2, 9, (5, 3), (1, 1)),     # rows: 2 + 2*1 = 4 < 5
+    (9, 2, (3, 5), (1, 1)),     # columns: 2 + 2*1 = 4 < 5
+    (2, 5, (3, 3), (0, 0)),     # rows, no padding: 2 < 3
+    (5, 2, (3, 3), (0, 0)),     # columns, no padding: 2 < 3
+    (1, 9, (8, 3), (3, 1)),     # rows: 1 + 2*3 = 7 < 8
+    (9, 1, (3, 8), (1, 3)),     # columns: 1 + 2*3 = 7 < 8
+])
+def test_a_kernel_one_larger_than_the_padded_input_is_refused(h, w, kernel, padding):
+    # one row or column short of the kernel: refused, the message giving
+    # the padded size H + 2p, W + 2p; one more row or column and it fits
+    # (a single window along that axis)
+    with pytest.raises(ValueError, match="^" + _too_large(h, w, kernel, padding) + "$"):
+        max_pool2d(Z((1, 1, h, w)), kernel, 1, padding)
+    h1, w1 = (h + 1, w) if h + 2 * padding[0] < kernel[0] else (h, w + 1)
+    x = np.random.default_rng(h * w).standard_normal((1, 1, h1, w1)).astype(np.float32)
+    y = max_pool2d(T(x), kernel, 1, padding)
+    np.testing.assert_array_equal(y.data, reference_pool(x, kernel, (1, 1), padding, False)[0])
+    assert 1 in y.shape[2:]
+
+
+def test_the_size_message_gives_the_padded_size_of_each_axis():
+    # padding (1, 2) on a 2x4 input, kernel (5, 9): padded (2+2, 4+4) = (4, 8);
+    # paddings that differ, and sizes sharing bits with 2p, so that no other
+    # formula gives the same two numbers
+    with pytest.raises(ValueError, match="^" + _too_large(2, 4, (5, 9), (1, 2)) + "$") as info:
+        max_pool2d(Z((1, 1, 2, 4)), (5, 9), 1, (1, 2))
+    assert "padded input (4, 8) (H, W = 2, 4, padding=(1, 2))" in str(info.value)
