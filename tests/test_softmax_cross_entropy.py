@@ -46,6 +46,7 @@ def test_label_smoothing_one_is_the_uniform_target_and_beyond_it_is_refused():
     # -(1/C) sum_k log p_k and dL/dz = (p - 1/C) / N. p = (1/4, 1/4, 1/2)
     z = Tensor(np.log(np.array([[1.0, 1.0, 2.0]])), requires_grad=True)
     loss = F.cross_entropy(z, np.array([2]), label_smoothing=1.0)
+    assert loss.shape == () and loss.dtype == np.float64      # a 0-d mean, as without smoothing
     np.testing.assert_allclose(loss.item(), -(2 * np.log(0.25) + np.log(0.5)) / 3, rtol=1e-12)
     loss.backward()
     np.testing.assert_allclose(z.grad, [[0.25 - 1 / 3, 0.25 - 1 / 3, 0.5 - 1 / 3]], atol=1e-15)
