@@ -366,6 +366,7 @@ def test_the_cpu_path_follows_the_padded_map_pixels(shape, k, s, p, pixels, plan
     # the default CPU path is chosen by Hp*Wp, the padded map's pixels:
     # planes last up to 400, the phase split above; which one ran is the
     # kernel module the Function keeps for its backward
+    assert paths.PLANES_LAST_MAX_PIXELS == 400
     rng = np.random.default_rng(sum(shape))
     x = rng.integers(-1, 2, (1, 2) + shape).astype(np.float32)
     args = ((k, k), (s, s), (p, p), False)
