@@ -174,6 +174,7 @@ def run_module(path, entry, timeout, cov_map, workers=None):
     bindir = Path(sys.executable).parent
     if not (db.exists() and sha_file.exists() and sha_file.read_text() == sha):
         db.unlink(missing_ok=True)
+        (WORK / f"{s}.time").unlink(missing_ok=True)     # a fresh session's time only
         subprocess.run([bindir / "cosmic-ray", "init", cfg, db], cwd=REPO, check=True)
         sha_file.write_text(sha)
     t0 = time.time()
