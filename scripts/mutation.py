@@ -28,7 +28,8 @@ to start when minialex/ has uncommitted changes (the worktrees and the map
 are of HEAD), and restores the files from git if a run is interrupted. Run it
 only in a checkout you own, never in one someone else is editing.
 
-Verdicts on surviving mutants live in mutation/verdicts.toml, keyed by
+Verdicts on surviving mutants live in mutation/verdicts.toml and
+mutation/verdicts/<module>.toml, keyed by
 ``"path: <the mutated line>"`` (stripped, as results.md shows it: the key
 survives edits that move the line) or ``"path:line operator"``: ``"equivalent: <why>"`` (cannot change any output)
 or ``"killed by tests/...::test_x"`` (a test written since; rerun the module
@@ -198,13 +199,22 @@ def mutated_line(diff):
     return ""
 
 
+def load_verdicts():
+    """Every verdict: mutation/verdicts.toml and mutation/verdicts/*.toml (one
+    file per module, so that reviews of different modules merge cleanly)."""
+    files = [MUT / "verdicts.toml", *sorted((MUT / "verdicts").glob("*.toml"))]
+    out = {}
+    for f in files:
+        if f.exists():
+            out.update(tomllib.loads(f.read_text()).get("verdict", {}))
+    return out
+
+
 def report():
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
-    verdicts_file = MUT / "verdicts.toml"
-    verdicts = tomllib.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
-    verdicts = verdicts.get("verdict", {})
+    verdicts = load_verdicts()
     groups, entries = load_modules()
     rows, survivors, totals = [], [], dict(n=0, k=0, s=0, eq=0, pending=0, t=0, later=0)
     for db in sorted(WORK.glob("*.sqlite")):
@@ -243,7 +253,7 @@ def report():
     after = 100.0 * (T["k"] + T["later"]) / (T["k"] + T["s"]) if T["k"] + T["s"] else float("nan")
     out = ["# Mutation testing results", "",
            "Written by `scripts/mutation.sh` (cosmic-ray; see mutation/modules.toml for the",
-           "tests each module runs against, mutation/verdicts.toml for the verdicts).",
+           "tests each module runs against, mutation/verdicts*.toml for the verdicts).",
            "Kill rate = killed / (mutants run - equivalent), as the session ran; \"after\"",
            "also counts the survivors a test written since kills (verdict \"killed by\").",
            "Time: seconds of wall clock",
