@@ -23,7 +23,10 @@ a fresh session.
 ``--jobs N`` (default 2, one per core) tests N mutants at once through
 cosmic-ray's http distributor: one ``cosmic-ray http-worker`` per git
 worktree of HEAD in mutation/work/trees/, since cosmic-ray mutates the
-source file IN PLACE (and restores it after each mutant). The script refuses
+source file IN PLACE (and restores it after each mutant). Each worker's tests
+run in a warm pytest server of its tree (scripts/mutation_server.py: the
+libraries imported once, one fork per mutant); ``--cold`` runs a fresh
+pytest process per mutant instead. The script refuses
 to start when minialex/ has uncommitted changes (the worktrees and the map
 are of HEAD), and restores the files from git if a run is interrupted. Run it
 only in a checkout you own, never in one someone else is editing.
@@ -119,7 +122,7 @@ class Workers:
     (mutation/work/trees/w<k>): cosmic-ray mutates files in place, so two
     mutants at once need two copies of the tree."""
 
-    def __init__(self, jobs, port=9876):
+    def __init__(self, jobs, port=9876, warm=True):
         self.trees, self.procs, self.urls = [], [], []
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                               text=True, check=True).stdout.strip()
@@ -135,12 +138,18 @@ class Workers:
             if "MINIALEX_DATA" not in env and data.is_dir():
                 env["MINIALEX_DATA"] = str(data)
             log = open(WORK / f"worker{k}.log", "a")
+            if warm:        # a warm pytest per tree (scripts/mutation_server.py)
+                sock = WORK / "trees" / f"w{k}.sock"
+                self.procs.append(subprocess.Popen(
+                    [sys.executable, "scripts/mutation_server.py", "--socket", str(sock)],
+                    cwd=tree, env=env, stdout=log, stderr=log))
+                env = dict(env, MUTATION_SERVER=str(sock))
             self.procs.append(subprocess.Popen(
                 [Path(sys.executable).parent / "cosmic-ray", "http-worker",
                  "--port", str(port + k)], cwd=tree, env=env, stdout=log, stderr=log))
             self.trees.append(tree)
             self.urls.append(f"http://localhost:{port + k}")
-        time.sleep(3)                     # let the servers bind their ports
+        time.sleep(3 + 3 * warm)          # let the servers bind and warm up
 
     def restore(self, path):
         for tree in self.trees:
@@ -281,6 +290,8 @@ def main():
                     help="seconds before a mutant's test run counts as killed (timeout)")
     ap.add_argument("--jobs", type=int, default=2,
                     help="mutants tested at once, each in its own worktree (1: in this checkout)")
+    ap.add_argument("--cold", action="store_true",
+                    help="a fresh pytest process per mutant (no warm server; slower, same outcome)")
     a = ap.parse_args()
     groups, entries = load_modules()
     if not a.report:
@@ -292,7 +303,7 @@ def main():
         os.environ["PYTHONPATH"] = str(REPO)
         WORK.mkdir(parents=True, exist_ok=True)
         cov_map = coverage_map()
-        workers = Workers(a.jobs) if a.jobs > 1 else None
+        workers = Workers(a.jobs, warm=not a.cold) if a.jobs > 1 else None
         try:
             for t in a.targets:
                 for path in files_of(t, groups, entries):

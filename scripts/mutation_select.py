@@ -30,6 +30,10 @@ recorded in a test's setup phase the whole test file runs; and Hypothesis
 draws new examples each run, so a line one draw reached may be missed by
 another.
 
+With ``MUTATION_SERVER`` set (scripts/mutation.py sets it per worker), the
+tests run in that worker's warm pytest server (scripts/mutation_server.py):
+forked, so the heavy libraries are imported once, not once per mutant.
+
 Exit status: pytest's (0: the mutant survived; 1: a test failed, killed),
 or 0 at once when no test executes the line (it cannot be killed).
 """
@@ -137,8 +141,15 @@ def main(argv=None):
     # whole files collapse their own node ids
     files = {x for x in args if "::" not in x}
     args = [x for x in args if "::" not in x or x.split("::")[0] not in files]
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *args]
-    return subprocess.run(cmd).returncode
+    pytest_args = ["-q", "-x", "-p", "no:cacheprovider", *args]
+    server = os.environ.get("MUTATION_SERVER")
+    if server:          # a warm pytest (scripts/mutation_server.py): same outcome, no imports
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from mutation_server import run_via_server
+        rc = run_via_server(server, pytest_args)
+        if rc is not None:
+            return rc
+    return subprocess.run([sys.executable, "-m", "pytest", *pytest_args]).returncode
 
 
 if __name__ == "__main__":
