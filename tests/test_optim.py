@@ -1,4 +1,5 @@
-"""minialex.optim: the paper's SGD rule, exactly, and the lr schedules."""
+"""minialex.optim: the paper's SGD rule, exactly, the lr schedules, and Adam/AdamW
+by hand (hyperparameter checks, defaults, betas below 1/2)."""
 
 import copy
 
@@ -368,3 +369,87 @@ def test_sgd_piecewise_update_equals_the_whole_array_formula():
             w[k] = w[k] + v[k]
             np.testing.assert_array_equal(ps[k].data, w[k])
             assert ps[k].data.dtype == np.float32
+
+
+# ------------------------------------------------------------ Adam, AdamW
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lr": 0.0}, "learning rate must be positive"),
+    ({"lr": -0.1}, "learning rate must be positive"),
+    ({"betas": (-0.1, 0.999)}, r"betas must be two numbers in \[0, 1\)"),
+    ({"betas": (0.9, -0.1)}, r"betas must be two numbers in \[0, 1\)"),
+    ({"betas": (1.5, 0.999)}, r"betas must be two numbers in \[0, 1\)"),
+    ({"betas": (0.9, 1.0)}, r"betas must be two numbers in \[0, 1\)"),
+    ({"betas": (0.9,)}, r"betas must be two numbers in \[0, 1\)"),
+    ({"betas": (0.9, 0.99, 0.5)}, r"betas must be two numbers in \[0, 1\)"),
+    ({"eps": -0.5}, "eps must be >= 0"),
+    ({"eps": -1e-8}, "eps must be >= 0"),
+    ({"weight_decay": -0.5}, "weight_decay must be >= 0"),
+])
+def test_adam_bad_hyperparameters(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        getattr(optim, name)([param()], **kwargs)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_adam_accepts_the_ends_of_the_ranges(name):
+    # betas = 0 and eps = 0 are allowed ([0, 1) and >= 0): then m = g,
+    # v = g^2, no bias correction (1 - 0^t = 1) and w -= lr * g / |g|
+    p = nn.Parameter(np.array([1.0, -2.0]))
+    opt = getattr(optim, name)([p], lr=0.1, betas=(0.0, 0.0), eps=0.0, weight_decay=0.0)
+    for g, w in (([0.5, -4.0], [0.9, -1.9]), ([-3.0, -0.25], [1.0, -1.8])):
+        p.grad = np.array(g)
+        opt.step()
+        np.testing.assert_allclose(p.data, w, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_adam_two_steps_by_hand_with_betas_below_one_half(name):
+    # betas (0.5, 0.25), eps 0, lr 0.1, w0 = (1, -2); g1 = (2, -0.5), g2 = (1, 0.5)
+    #   m1 = 0.5 g1 = (1, -0.25)         v1 = 0.75 g1^2 = (3, 0.1875)
+    #   step 1: m_hat = g1, v_hat = g1^2, so w1 = w0 - 0.1 sign(g1) = (0.9, -1.9)
+    #   m2 = 0.5 m1 + 0.5 g2 = (1, 0.125)
+    #   v2 = 0.25 v1 + 0.75 g2^2 = (1.5, 0.234375)
+    #   w2 = w1 - (0.1 / (1 - 0.5^2)) m2 / (sqrt(v2) / sqrt(1 - 0.25^2))
+    #      = (0.9 - (0.4/3) / sqrt(1.6), -1.9 - (0.4/3) 0.125 / 0.5)
+    p = nn.Parameter(np.array([1.0, -2.0]))
+    opt = getattr(optim, name)([p], lr=0.1, betas=(0.5, 0.25), eps=0.0, weight_decay=0.0)
+    p.grad = np.array([2.0, -0.5])
+    opt.step()
+    np.testing.assert_allclose(p.data, [0.9, -1.9], rtol=0, atol=1e-15)
+    st = opt.state_dict()["state"][0]
+    np.testing.assert_allclose(st["exp_avg"], [1.0, -0.25], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(st["exp_avg_sq"], [3.0, 0.1875], rtol=0, atol=1e-15)
+    p.grad = np.array([1.0, 0.5])
+    opt.step()
+    st = opt.state_dict()["state"][0]
+    np.testing.assert_allclose(st["exp_avg"], [1.0, 0.125], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(st["exp_avg_sq"], [1.5, 0.234375], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(p.data, [0.9 - (0.4 / 3) / np.sqrt(1.6), -1.9 - 0.1 / 3],
+                               rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("name, wd", [("Adam", 0.0), ("AdamW", 0.01)])
+def test_adam_defaults_are_pytorchs(name, wd):
+    # torch.optim.Adam / AdamW: lr 1e-3, betas (0.9, 0.999), eps 1e-8,
+    # weight_decay 0 (Adam) or 0.01 (AdamW)
+    p = nn.Parameter(np.array([1.0, -2.0]))
+    opt = getattr(optim, name)([p])
+    group = opt.param_groups[0]
+    assert (group["lr"], group["betas"], group["eps"], group["weight_decay"]) == \
+        (1e-3, (0.9, 0.999), 1e-8, wd)
+    g = np.array([0.5, -0.25])
+    p.grad = g.copy()
+    opt.step()
+    # step 1: m_hat = g, v_hat = g^2; AdamW first scales w by 1 - lr * wd
+    w = np.array([1.0, -2.0]) * (1 - 1e-3 * wd if name == "AdamW" else 1.0)
+    np.testing.assert_allclose(p.data, w - 1e-3 * g / (np.abs(g) + 1e-8), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_adam_defaults_match_torch(name):
+    torch = pytest.importorskip("torch")
+    theirs = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)]).defaults
+    group = getattr(optim, name)([param()]).param_groups[0]
+    for key in ("lr", "betas", "eps", "weight_decay"):
+        assert group[key] == theirs[key], key
