@@ -78,6 +78,19 @@ def precompile(tree):
     os.waitpid(pid, 0)
 
 
+def reseed():
+    """Fresh random state in each child, as a fresh process has: a fork
+    inherits the server's, and Hypothesis draws its examples from Python's
+    ``random``, so without this every mutant would see the same draws."""
+    import random
+    random.seed()
+    try:
+        import numpy
+        numpy.random.seed()
+    except ImportError:
+        pass
+
+
 def run_child(conn, args):
     """In the forked child: pytest on ``args``, output to the client; never returns."""
     try:
@@ -87,6 +100,7 @@ def run_child(conn, args):
         os.dup2(fd, 2)
         sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        reseed()
         import pytest
         rc = int(pytest.main(args))
     except BaseException as e:      # a crash in collection is a failing test run
