@@ -168,8 +168,8 @@ def main(argv=None):
 
 def run_via_server(path, args):
     """Client side (mutation_select.py): pytest ``args`` in the server at
-    ``path``; prints the output and returns pytest's exit status, or ``None``
-    when the server cannot be reached or died mid-run (run pytest yourself)."""
+    ``path``: (pytest's exit status, its output), or ``None`` when the
+    server cannot be reached or died mid-run (run pytest yourself)."""
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         c.connect(path)
@@ -186,8 +186,7 @@ def run_via_server(path, args):
     text, sep, rc = out.rpartition(b"\0")
     if not sep:
         return None
-    sys.stdout.write(text.decode(errors="replace"))
-    return int(rc.strip() or 4)
+    return int(rc.strip() or 4), text.decode(errors="replace")
 
 
 if __name__ == "__main__":
