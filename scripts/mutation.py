@@ -170,7 +170,8 @@ def run_module(path, entry, timeout, cov_map, workers=None):
                          + b"select-by-coverage-1").hexdigest()
     tests = " ".join(entry["tests"])
     command = (f"{sys.executable} scripts/mutation_select.py --map {cov_map} "
-               f"--module {path} --killers {WORK / (s + '.killers')} -- {tests}")
+               f"--module {path} --killers {WORK / (s + '.killers')} "
+               f"--times {WORK / (s + '.times')} -- {tests}")
     dist = ('name = "local"\n' if workers is None else
             'name = "http"\n\n[cosmic-ray.distributor.http]\nworker-urls = ['
             + ", ".join(f'"{u}"' for u in workers.urls) + "]\n")

@@ -43,6 +43,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 PHASES = ("|setup", "|run", "|teardown")
 
@@ -167,12 +168,24 @@ def main(argv=None):
     ap.add_argument("--module", required=True, help="the mutated file, relative to the root")
     ap.add_argument("--killers", help="a log of the tests that killed this module's mutants "
                     "(read to run them first, appended to)")
+    ap.add_argument("--times", help="a log to append this mutant's line, verdict and seconds to")
     ap.add_argument("tests", nargs="+", help="the module's test files (mutation/modules.toml)")
     a = ap.parse_args(argv)
+    t0 = time.time()
+    rc, args = judge(a)
+    if a.times:
+        with open(a.times, "a") as fh:
+            fh.write(f"{time.time() - t0:.2f}\t{rc}\t{len(args or [])}\t"
+                     f"{sorted(changed_lines(a.module))}\t{' '.join(args or [])[:300]}\n")
+    return rc
+
+
+def judge(a):
+    """(exit status, the pytest arguments run) for the mutant now applied."""
     args = select(a.map, a.module, a.tests)
     if args is None:
         print(f"no test in {' '.join(a.tests)} executes the mutated lines: survives")
-        return 0
+        return 0, None
     # whole files collapse their own node ids
     files = {x for x in args if "::" not in x}
     args = [x for x in args if "::" not in x or x.split("::")[0] not in files]
@@ -184,7 +197,7 @@ def main(argv=None):
     if a.killers and rc == 1 and failed:
         with open(a.killers, "a") as fh:         # one short line: appends do not interleave
             fh.write(failed[1] + "\n")
-    return rc
+    return rc, args
 
 
 if __name__ == "__main__":
