@@ -46,6 +46,18 @@ def test_activation_values():
     np.testing.assert_array_equal(x.grad, [0.1, 0.1, 1.0])       # slope at 0, as PyTorch
 
 
+def test_leaky_relu_default_slope_is_pytorchs():
+    """Without a slope, negative inputs are scaled by 0.01 (F.leaky_relu's default)."""
+    x = Tensor(np.array([-2.0, -0.5, 0.0, 3.0]), requires_grad=True)
+    y = F.leaky_relu(x)
+    np.testing.assert_allclose(y.data, [-0.02, -0.005, 0.0, 3.0], rtol=1e-12)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [0.01, 0.01, 0.01, 1.0], rtol=1e-12)
+    torch = pytest.importorskip("torch")
+    np.testing.assert_allclose(
+        y.data, torch.nn.functional.leaky_relu(torch.tensor(x.data)).numpy(), rtol=1e-12)
+
+
 def test_tanh_sigmoid_safe_at_large_inputs():
     x = Tensor(np.array([100.0, -100.0, 1e4, -1e4]), requires_grad=True)
     with warnings.catch_warnings():
