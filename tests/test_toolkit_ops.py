@@ -224,6 +224,49 @@ def test_hand_computed_pools_and_losses():
     np.testing.assert_allclose(F.mse_loss(Tensor(np.array([1.0, 3.0])), np.array([0.0, 0.0])).item(), 5.0)
 
 
+def _runtime_str(s):
+    """``s`` built at run time, as one read from a config file: equal to the
+    literal, but not the same (interned) object, so ``is`` would fail."""
+    return "".join(list(s))
+
+
+@pytest.mark.parametrize("spell", [str, _runtime_str], ids=["literal", "built_at_run_time"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_reductions_by_hand(reduction, spell):
+    """d = x - t = [[1, 2], [0, -2]], d^2 = [[1, 4], [0, 4]]: sum 9, mean 9/4;
+    dL/dx = 2d / 4 for the mean, 2d for the sum and for sum(none), dL/dt = -dL/dx."""
+    x = Tensor(np.array([[1.0, 3.0], [0.0, -2.0]]), requires_grad=True)
+    t = Tensor(np.array([[0.0, 1.0], [0.0, 0.0]]), requires_grad=True)
+    loss = F.mse_loss(x, t, spell(reduction))
+    want, scale = {"mean": (2.25, 0.5), "sum": (9.0, 2.0),
+                   "none": ([[1.0, 4.0], [0.0, 4.0]], 2.0)}[reduction]
+    assert loss.shape == np.shape(want) and loss.dtype == np.float64
+    np.testing.assert_array_equal(loss.data, want)
+    loss.sum().backward()
+    d = np.array([[1.0, 2.0], [0.0, -2.0]])
+    np.testing.assert_array_equal(x.grad, scale * d)
+    np.testing.assert_array_equal(t.grad, -scale * d)
+
+
+def test_mse_loss_gradient_for_the_target_alone():
+    """A constant input and a trainable target: dL/dt = -2 (x - t) / M."""
+    x = Tensor(np.array([1.0, 3.0]))
+    t = Tensor(np.array([0.0, 4.0]), requires_grad=True)
+    F.mse_loss(x, t).backward()
+    assert x.grad is None
+    np.testing.assert_array_equal(t.grad, [-1.0, 1.0])
+
+
+@pytest.mark.parametrize("x_shape, t_shape", [((1,), (3,)), ((3,), (1,)), ((2, 3), (2, 1)),
+                                              ((2, 1), (1, 3)), ((3,), ())])
+def test_mse_loss_refuses_shapes_that_differ_even_if_they_broadcast(x_shape, t_shape):
+    """PyTorch only warns and broadcasts; we refuse, naming both shapes."""
+    x = Tensor(np.ones(x_shape), requires_grad=True)
+    with pytest.raises(ValueError) as e:
+        F.mse_loss(x, np.zeros(t_shape))
+    assert f"input shape {x_shape} differs from target shape {t_shape}; reshape" in str(e.value)
+
+
 # ------------------------------------------------------------ PyTorch parity
 def _torch_pair(x):
     torch = pytest.importorskip("torch")
