@@ -134,6 +134,28 @@ def test_where_pad_shape_methods():
         x.size(3)
 
 
+@pytest.mark.parametrize("a", [10.0, Tensor(np.full((2, 1), 10.0))], ids=["number", "tensor"])
+def test_where_gradient_for_b_alone_of_another_shape(a):
+    """A constant a and a trainable b (3,) broadcast over the condition's 2
+    rows: dL/db_j = number of rows where the condition is false."""
+    cond = np.array([[True, False, False], [True, True, False]])
+    b = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = F.where(cond, a, b)
+    np.testing.assert_array_equal(y.data, [[10.0, 2.0, 3.0], [10.0, 10.0, 3.0]])
+    y.sum().backward()
+    np.testing.assert_array_equal(b.grad, [0.0, 1.0, 2.0])
+
+
+def test_where_of_two_numbers_and_conditions_that_are_not_boolean():
+    y = F.where(np.array([True, False, True]), 1.0, -1.0)
+    np.testing.assert_array_equal(y.data, [1.0, -1.0, 1.0])
+    assert y.dtype == np.float32 and not y.requires_grad
+    a = Tensor(np.array([1.0, 2.0]))
+    for cond in (np.array(["yes", ""]), np.array([1, 0]), np.array([1.0, 0.0]), [True, False]):
+        with pytest.raises(TypeError, match="where: condition must be a boolean array or Tensor"):
+            F.where(cond, a, 0.0)
+
+
 # ------------------------------------------------------------ gradient checks
 @SETTINGS
 @given(shapes, seeds)
