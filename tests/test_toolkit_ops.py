@@ -92,6 +92,53 @@ def test_pow_sqrt_abs_values_and_grads():
         F.pow(x, np.array([1.0, 2.0]))
 
 
+@pytest.mark.parametrize("p, want, grad", [
+    (-1, [0.5, -0.25], [-0.25, -1 / 16]),              # -x^-2
+    (-2.0, [0.25, 1 / 16], [-0.25, 2 / 64]),           # -2 x^-3
+    (-0.5, [2 ** -0.5, np.nan], [-0.5 * 2 ** -1.5, np.nan]),  # x < 0: nan, as NumPy
+])
+def test_pow_negative_exponents_by_hand(p, want, grad):
+    x = Tensor(np.array([2.0, -4.0]), requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        y = x ** p
+        y.sum().backward()
+    np.testing.assert_allclose(y.data, want, rtol=1e-12)
+    np.testing.assert_allclose(x.grad, grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("p", [2, 0.5, np.float64(0.5), np.int64(3), np.float16(2.0), True])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_pow_keeps_the_dtype_of_x_for_any_number_exponent(dtype, p):
+    """A NumPy exponent (float64, int64) must not upcast x: y has x's dtype,
+    with the exponent rounded to it (as a Python number is)."""
+    x = Tensor(np.array([0.5, 2.0, 3.0], dtype=dtype), requires_grad=True)
+    y = F.pow(x, p)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y.data, x.data ** dtype(p))
+    y.sum().backward()
+    assert x.grad.dtype == dtype
+    np.testing.assert_allclose(x.grad, float(p) * x.data.astype(np.float64) ** (float(p) - 1),
+                               rtol={np.float16: 2e-3, np.float32: 1e-6, np.float64: 1e-12}[dtype])
+
+
+@pytest.mark.parametrize("x", [2, True, np.int64(2), np.uint8(3), np.bool_(True), [1, 2], 2j],
+                         ids=["int", "bool", "int64", "uint8", "numpy_bool", "int_list", "complex"])
+def test_pow_refuses_a_base_that_is_not_floating_point_also_as_a_number(x):
+    """The dtype rule for a number or list base, which has no Tensor to take a
+    float dtype from: pow(2, 3) must not give int64 8, nor pow(2, 0.5) a float64."""
+    with pytest.raises(TypeError, match=r"pow needs floating-point input, got x = .* of dtype "
+                                        r"\w+; .*write x as a float"):
+        F.pow(x, 3)
+
+
+@pytest.mark.parametrize("x, dtype", [(2.0, np.float32), ([2.0, -1.0], np.float32),
+                                      (np.float64(2.0), np.float64), (np.float16(2.0), np.float16)])
+def test_pow_of_a_float_number_or_list(x, dtype):
+    y = F.pow(x, 3)
+    assert y.dtype == dtype and not y.requires_grad
+    np.testing.assert_array_equal(y.data, np.asarray(x, dtype) ** 3)
+
+
 def test_max_min_ties_follow_pytorch():
     x = Tensor(np.array([[1.0, 3.0, 3.0], [5.0, 0.0, 5.0]]), requires_grad=True)
     y = x.max(1)
