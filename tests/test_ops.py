@@ -101,6 +101,22 @@ def test_only_one_operand_needs_grad():
     assert b.grad is None
 
 
+@pytest.mark.parametrize("op, want", [
+    (lambda a, b: a + b, [[2.0, 2.0]]),                      # dL/db = sum over a's 2 rows
+    (lambda a, b: a - b, [[-2.0, -2.0]]),
+    (lambda a, b: a * b, [[1.0 + 3.0, 2.0 + 4.0]]),          # sum_i a_ij
+    (lambda a, b: a / b, [[-(1 + 3) / 0.25, -(2 + 4) / 1.0]]),  # -sum_i a_ij / b_j^2
+], ids=["add", "sub", "mul", "div"])
+def test_only_the_second_operand_needs_grad(op, want):
+    """A constant a (2, 2) and a trainable b (1, 2) broadcast over a's rows:
+    b gets its gradient although a needs none (mul's dL/db = sum_to(gy * a))."""
+    a = t([[1.0, 2.0], [3.0, 4.0]])
+    b = t([[0.5, 1.0]], requires_grad=True)
+    op(a, b).sum().backward()
+    assert a.grad is None
+    np.testing.assert_allclose(b.grad, want)
+
+
 # ------------------------------------------------------------------ matmul
 def test_matmul_forward_by_hand():
     a = t([[1.0, 2.0], [3.0, 4.0]])

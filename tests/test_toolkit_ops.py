@@ -46,6 +46,18 @@ def test_activation_values():
     np.testing.assert_array_equal(x.grad, [0.1, 0.1, 1.0])       # slope at 0, as PyTorch
 
 
+def test_leaky_relu_default_slope_is_pytorchs():
+    """Without a slope, negative inputs are scaled by 0.01 (F.leaky_relu's default)."""
+    x = Tensor(np.array([-2.0, -0.5, 0.0, 3.0]), requires_grad=True)
+    y = F.leaky_relu(x)
+    np.testing.assert_allclose(y.data, [-0.02, -0.005, 0.0, 3.0], rtol=1e-12)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [0.01, 0.01, 0.01, 1.0], rtol=1e-12)
+    torch = pytest.importorskip("torch")
+    np.testing.assert_allclose(
+        y.data, torch.nn.functional.leaky_relu(torch.tensor(x.data)).numpy(), rtol=1e-12)
+
+
 def test_tanh_sigmoid_safe_at_large_inputs():
     x = Tensor(np.array([100.0, -100.0, 1e4, -1e4]), requires_grad=True)
     with warnings.catch_warnings():
@@ -78,6 +90,53 @@ def test_pow_sqrt_abs_values_and_grads():
     np.testing.assert_array_equal(x.grad, [0.0, 0.0])
     with pytest.raises(TypeError, match="exponent"):
         F.pow(x, np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("p, want, grad", [
+    (-1, [0.5, -0.25], [-0.25, -1 / 16]),              # -x^-2
+    (-2.0, [0.25, 1 / 16], [-0.25, 2 / 64]),           # -2 x^-3
+    (-0.5, [2 ** -0.5, np.nan], [-0.5 * 2 ** -1.5, np.nan]),  # x < 0: nan, as NumPy
+])
+def test_pow_negative_exponents_by_hand(p, want, grad):
+    x = Tensor(np.array([2.0, -4.0]), requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        y = x ** p
+        y.sum().backward()
+    np.testing.assert_allclose(y.data, want, rtol=1e-12)
+    np.testing.assert_allclose(x.grad, grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("p", [2, 0.5, np.float64(0.5), np.int64(3), np.float16(2.0), True])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_pow_keeps_the_dtype_of_x_for_any_number_exponent(dtype, p):
+    """A NumPy exponent (float64, int64) must not upcast x: y has x's dtype,
+    with the exponent rounded to it (as a Python number is)."""
+    x = Tensor(np.array([0.5, 2.0, 3.0], dtype=dtype), requires_grad=True)
+    y = F.pow(x, p)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y.data, x.data ** dtype(p))
+    y.sum().backward()
+    assert x.grad.dtype == dtype
+    np.testing.assert_allclose(x.grad, float(p) * x.data.astype(np.float64) ** (float(p) - 1),
+                               rtol={np.float16: 2e-3, np.float32: 1e-6, np.float64: 1e-12}[dtype])
+
+
+@pytest.mark.parametrize("x", [2, True, np.int64(2), np.uint8(3), np.bool_(True), [1, 2], 2j],
+                         ids=["int", "bool", "int64", "uint8", "numpy_bool", "int_list", "complex"])
+def test_pow_refuses_a_base_that_is_not_floating_point_also_as_a_number(x):
+    """The dtype rule for a number or list base, which has no Tensor to take a
+    float dtype from: pow(2, 3) must not give int64 8, nor pow(2, 0.5) a float64."""
+    with pytest.raises(TypeError, match=r"pow needs floating-point input, got x = .* of dtype "
+                                        r"\w+; .*write x as a float"):
+        F.pow(x, 3)
+
+
+@pytest.mark.parametrize("x, dtype", [(2.0, np.float32), ([2.0, -1.0], np.float32),
+                                      (np.float64(2.0), np.float64), (np.float16(2.0), np.float16)])
+def test_pow_of_a_float_number_or_list(x, dtype):
+    y = F.pow(x, 3)
+    assert y.dtype == dtype and not y.requires_grad
+    np.testing.assert_array_equal(y.data, np.asarray(x, dtype) ** 3)
 
 
 def test_max_min_ties_follow_pytorch():
@@ -120,6 +179,28 @@ def test_where_pad_shape_methods():
     assert x.size() == (1, 2, 3) and x.size(-1) == 3 and x.numel() == 6 and x.dim() == 3
     with pytest.raises(IndexError):
         x.size(3)
+
+
+@pytest.mark.parametrize("a", [10.0, Tensor(np.full((2, 1), 10.0))], ids=["number", "tensor"])
+def test_where_gradient_for_b_alone_of_another_shape(a):
+    """A constant a and a trainable b (3,) broadcast over the condition's 2
+    rows: dL/db_j = number of rows where the condition is false."""
+    cond = np.array([[True, False, False], [True, True, False]])
+    b = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = F.where(cond, a, b)
+    np.testing.assert_array_equal(y.data, [[10.0, 2.0, 3.0], [10.0, 10.0, 3.0]])
+    y.sum().backward()
+    np.testing.assert_array_equal(b.grad, [0.0, 1.0, 2.0])
+
+
+def test_where_of_two_numbers_and_conditions_that_are_not_boolean():
+    y = F.where(np.array([True, False, True]), 1.0, -1.0)
+    np.testing.assert_array_equal(y.data, [1.0, -1.0, 1.0])
+    assert y.dtype == np.float32 and not y.requires_grad
+    a = Tensor(np.array([1.0, 2.0]))
+    for cond in (np.array(["yes", ""]), np.array([1, 0]), np.array([1.0, 0.0]), [True, False]):
+        with pytest.raises(TypeError, match="where: condition must be a boolean array or Tensor"):
+            F.where(cond, a, 0.0)
 
 
 # ------------------------------------------------------------ gradient checks
@@ -210,6 +291,49 @@ def test_hand_computed_pools_and_losses():
     want = -(0.1 * np.log(0.25) * 2 + 0.8 * np.log(0.5))
     np.testing.assert_allclose(loss.item(), want)
     np.testing.assert_allclose(F.mse_loss(Tensor(np.array([1.0, 3.0])), np.array([0.0, 0.0])).item(), 5.0)
+
+
+def _runtime_str(s):
+    """``s`` built at run time, as one read from a config file: equal to the
+    literal, but not the same (interned) object, so ``is`` would fail."""
+    return "".join(list(s))
+
+
+@pytest.mark.parametrize("spell", [str, _runtime_str], ids=["literal", "built_at_run_time"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_reductions_by_hand(reduction, spell):
+    """d = x - t = [[1, 2], [0, -2]], d^2 = [[1, 4], [0, 4]]: sum 9, mean 9/4;
+    dL/dx = 2d / 4 for the mean, 2d for the sum and for sum(none), dL/dt = -dL/dx."""
+    x = Tensor(np.array([[1.0, 3.0], [0.0, -2.0]]), requires_grad=True)
+    t = Tensor(np.array([[0.0, 1.0], [0.0, 0.0]]), requires_grad=True)
+    loss = F.mse_loss(x, t, spell(reduction))
+    want, scale = {"mean": (2.25, 0.5), "sum": (9.0, 2.0),
+                   "none": ([[1.0, 4.0], [0.0, 4.0]], 2.0)}[reduction]
+    assert loss.shape == np.shape(want) and loss.dtype == np.float64
+    np.testing.assert_array_equal(loss.data, want)
+    loss.sum().backward()
+    d = np.array([[1.0, 2.0], [0.0, -2.0]])
+    np.testing.assert_array_equal(x.grad, scale * d)
+    np.testing.assert_array_equal(t.grad, -scale * d)
+
+
+def test_mse_loss_gradient_for_the_target_alone():
+    """A constant input and a trainable target: dL/dt = -2 (x - t) / M."""
+    x = Tensor(np.array([1.0, 3.0]))
+    t = Tensor(np.array([0.0, 4.0]), requires_grad=True)
+    F.mse_loss(x, t).backward()
+    assert x.grad is None
+    np.testing.assert_array_equal(t.grad, [-1.0, 1.0])
+
+
+@pytest.mark.parametrize("x_shape, t_shape", [((1,), (3,)), ((3,), (1,)), ((2, 3), (2, 1)),
+                                              ((2, 1), (1, 3)), ((3,), ())])
+def test_mse_loss_refuses_shapes_that_differ_even_if_they_broadcast(x_shape, t_shape):
+    """PyTorch only warns and broadcasts; we refuse, naming both shapes."""
+    x = Tensor(np.ones(x_shape), requires_grad=True)
+    with pytest.raises(ValueError) as e:
+        F.mse_loss(x, np.zeros(t_shape))
+    assert f"input shape {x_shape} differs from target shape {t_shape}; reshape" in str(e.value)
 
 
 # ------------------------------------------------------------ PyTorch parity

@@ -2,6 +2,8 @@
 
 import numbers
 
+import numpy
+
 from ..engine import Function
 from ._utils import check_float
 
@@ -17,9 +19,10 @@ class Pow(Function):
         self.p = exponent
 
     def forward(self, x):
-        """y = x^p; keeps x."""
+        """y = x^p, with p rounded to x's float dtype (a NumPy float64 or
+        int64 p must not upcast float32 x); keeps x."""
         self.x = x
-        return x ** x.dtype.type(self.p) if x.dtype.kind == "f" else x ** self.p
+        return x ** x.dtype.type(self.p)
 
     def backward(self, gy):
         """gx = gy * p * x^(p-1) (0 for p = 0)."""
@@ -52,12 +55,21 @@ def pow(x, exponent):  # noqa: A001 (mirrors torch.pow)
 
     Raises:
         TypeError: a Tensor or array exponent (write ``exp(b * log(a))`` for
-            a variable exponent with a > 0).
+            a variable exponent with a > 0); a base that is not floating
+            point, a Tensor or array (see ``check_float``) or a number or list
+            (``pow(2, 3)``: no float Tensor gives it a dtype, so it would
+            stay an integer).
     """
     if not isinstance(exponent, numbers.Number):
         raise TypeError(f"pow takes a number as exponent, got {type(exponent).__name__}; "
                         "for a tensor exponent write F.exp(b * F.log(a)) (a > 0)")
     check_float("pow", x=x)
+    if not hasattr(x, "dtype") or isinstance(x, numpy.generic):
+        dtype = numpy.asarray(x).dtype
+        if dtype.kind != "f":
+            raise TypeError(f"pow needs floating-point input, got x = {x!r} of dtype {dtype}; "
+                            "minialex does not convert silently: write x as a float (e.g. 2.0) "
+                            "or a float Tensor")
     return Pow(exponent)(x)
 
 
