@@ -283,6 +283,30 @@ def report():
     print(f"wrote {MUT / 'results.md'}: {T['k']} killed, {T['s']} survived, {T['eq']} equivalent")
 
 
+def survivors(pattern):
+    """Print the diff of every unexplained survivor of the modules matching
+    ``pattern`` (a glob of module paths), for the review."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+    verdicts = load_verdicts()
+    for db in sorted(WORK.glob("*.sqlite")):
+        path = db.stem.replace(".", "/") + ".py"
+        if not fnmatch.fnmatch(path, pattern):
+            continue
+        with use_db(str(db), WorkDB.Mode.open) as wdb:
+            for item, res in wdb.completed_work_items:
+                if not (res.worker_outcome == WorkerOutcome.NORMAL
+                        and res.test_outcome == TestOutcome.SURVIVED):
+                    continue
+                m = item.mutations[0]
+                key = f"{m.module_path}:{m.start_pos[0]} {m.operator_name}"
+                text = f"{m.module_path}: {mutated_line(res.diff)}"
+                if (verdicts.get(text) or verdicts.get(key)
+                        or verdicts.get(f"{m.module_path}:{m.start_pos[0]} *")):
+                    continue
+                print(f"### {key}\nkey: {text}\n{res.diff}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("targets", nargs="*", help="group names, 'all', or module paths/globs")
@@ -291,10 +315,14 @@ def main():
                     help="seconds before a mutant's test run counts as killed (timeout)")
     ap.add_argument("--jobs", type=int, default=2,
                     help="mutants tested at once, each in its own worktree (1: in this checkout)")
+    ap.add_argument("--survivors", metavar="GLOB",
+                    help="print the diffs of the unexplained survivors of these modules")
     ap.add_argument("--cold", action="store_true",
                     help="a fresh pytest process per mutant (no warm server; slower, same outcome)")
     a = ap.parse_args()
     groups, entries = load_modules()
+    if a.survivors:
+        return survivors(a.survivors)
     if not a.report:
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "minialex"], cwd=REPO,
                                capture_output=True, text=True, check=True).stdout
