@@ -4,6 +4,8 @@ None of these changes a value, only where it sits, so every backward pass
 puts each gradient back where its value came from.
 """
 
+import numbers
+
 from ..autograd import Function, Tensor
 
 
@@ -45,6 +47,7 @@ class Transpose(Function):
     permutation (p^-1[p[k]] = k), e.g. for p = (0, 2, 3, 1), p^-1 = (0, 3, 1, 2).
 
     Raises:
+        TypeError: an axis is not an int.
         ValueError: ``axes`` is not a permutation of x's axes.
     """
 
@@ -54,6 +57,9 @@ class Transpose(Function):
     def forward(self, x):
         """x -> x.transpose(perm) (a view); any dtype."""
         axes = self.axes if self.axes is not None else tuple(range(x.ndim))[::-1]
+        if not all(isinstance(a, numbers.Integral) for a in axes):
+            raise TypeError(f"transpose axes must be ints, got {axes!r}; "
+                            f"e.g. {tuple(range(x.ndim))[::-1]} reverses the {x.ndim} axes")
         if (len(axes) != x.ndim or any(not -x.ndim <= a < x.ndim for a in axes)
                 or sorted(a % x.ndim for a in axes) != list(range(x.ndim))):
             raise ValueError(f"axes {axes} are not a permutation of the {x.ndim} axes")
