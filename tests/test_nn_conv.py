@@ -148,3 +148,14 @@ def test_repr_shows_only_what_differs_from_the_defaults(args, kwargs, text):
 def test_repr_matches_torch(args, kwargs):
     torch = pytest.importorskip("torch")
     assert repr(Conv2d(*args, **kwargs)) == repr(torch.nn.Conv2d(*args, **kwargs))
+
+
+def test_numpy_integer_channels_and_groups_are_accepted_as_ints():
+    # torch.nn.Conv2d accepts NumPy ints (e.g. a channel count read from an
+    # array's shape); they are stored as Python ints, as kernel_size is
+    layer = Conv2d(np.int64(4), np.int32(6), 3, groups=np.int64(2))
+    assert (layer.in_channels, layer.out_channels, layer.groups) == (4, 6, 2)
+    assert all(type(v) is int for v in (layer.in_channels, layer.out_channels, layer.groups))
+    assert layer.weight.shape == (6, 2, 3, 3)
+    with pytest.raises(ValueError, match="in_channels must be a positive int"):
+        Conv2d(np.bool_(True), 6, 3)
