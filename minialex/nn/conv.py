@@ -1,6 +1,7 @@
 """The convolution layer (paper section 3.5, figure 2)."""
 
 import math
+import numbers
 
 import numpy
 
@@ -55,8 +56,9 @@ class Conv2d(Module):
         super().__init__()
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels),
                         ("groups", groups)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            if not isinstance(v, numbers.Integral) or isinstance(v, (bool, numpy.bool_)) or v < 1:
                 raise ValueError(f"Conv2d: {name} must be a positive int, got {v!r}")
+        in_channels, out_channels, groups = int(in_channels), int(out_channels), int(groups)
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
             if v % groups:
                 raise ValueError(f"Conv2d: {name}={v} is not divisible by groups={groups}")
