@@ -15,9 +15,12 @@ Why that is sound: a test that never executes line L runs exactly the same
 code under a mutant of L, so it passes as it did on HEAD; only tests that
 execute L can kill it. Where the map cannot say, it runs every TEST_FILE:
 
-- lines run at import or collection time (module level, ``def`` and
-  ``class`` headers, default arguments, decorators): coverage records them
-  outside any test (the empty context);
+- lines run at import or collection time (module level, ``class``
+  headers, decorators): coverage records them outside any test (the empty
+  context). A ``def`` line and its default arguments are the exception:
+  a default is seen only by a call, and every call runs the body, so such
+  a mutant runs the tests that executed the function's body (none: it
+  survives at once);
 - lines the map does not hold at all (a mutation inside a multi-line
   statement whose line the tracer did not record): first the whole
   statement's lines are looked up, then, if still nothing, everything.
@@ -76,6 +79,21 @@ def statement_lines(source, line):
     return set(range(best.lineno, end + 1))
 
 
+def signature_body(source, line):
+    """The body lines of the function whose signature (``def`` line to the
+    line before its first statement) holds ``line``, else ``None``.
+
+    A signature runs once, at import, so coverage records it outside any
+    test; but what a mutant changes there (a default value, mostly) shows
+    only when the function is called, and every call runs its body. So the
+    tests that can see it are those that executed the body."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.lineno <= line < node.body[0].lineno:
+                return list(range(node.body[0].lineno, node.end_lineno + 1))
+    return None
+
+
 def contexts_by_line(map_file, module):
     """{line: set of pytest node ids ('' = outside any test)} for ``module``,
     and {node id: phases it was recorded in}."""
@@ -112,7 +130,11 @@ def select(map_file, module, test_files):
                             text=True, check=True).stdout
     nodes, known = set(), False
     for line in sorted(lines):
-        look = [line] if line in by_line else sorted(statement_lines(source, line))
+        body = signature_body(source, line)
+        if body is not None:
+            look, known = body, True      # a default value: only a call can see it
+        else:
+            look = [line] if line in by_line else sorted(statement_lines(source, line))
         for ln in look:
             if ln in by_line:
                 known = True
