@@ -111,6 +111,20 @@ def run_child(conn, args):
     os._exit(rc)
 
 
+RUNNING = [None]                    # the child now testing a mutant
+
+
+def kill_running():
+    """Kill the running child's process group (its tests' subprocesses too)."""
+    pid, RUNNING[0] = RUNNING[0], None
+    if pid is not None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
 def serve_one(conn):
     data = b""
     while not data.endswith(b"\n"):
@@ -122,18 +136,16 @@ def serve_one(conn):
     pid = os.fork()
     if pid == 0:
         run_child(conn, args)
+    RUNNING[0] = pid
     while True:                     # wait for the child, or for the client to vanish
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
+            RUNNING[0] = None
             rc = os.waitstatus_to_exitcode(status)
             break
         r, _, _ = select.select([conn], [], [], 0.05)
         if r and not conn.recv(1, socket.MSG_PEEK):
-            try:                    # client gone (cosmic-ray timed it out): kill the run
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(pid, 0)
+            kill_running()          # client gone (cosmic-ray timed it out): kill the run
             return
     try:
         conn.sendall(f"\0{rc}\n".encode())
@@ -154,7 +166,10 @@ def main(argv=None):
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(a.socket)
     srv.listen(4)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    def stop(*_):                   # scripts/mutation.py closing: leave no test running
+        kill_running()
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, stop)
     try:
         while True:
             conn, _ = srv.accept()
