@@ -226,6 +226,9 @@ def report():
 
     verdicts = load_verdicts()
     groups, entries = load_modules()
+    first_file = MUT / "first_runs.toml"
+    first = tomllib.loads(first_file.read_text())["first"] if first_file.exists() else {}
+    new_first = []
     rows, survivors, totals = [], [], dict(n=0, k=0, s=0, eq=0, pending=0, t=0, later=0)
     for db in sorted(WORK.glob("*.sqlite")):
         with use_db(str(db), WorkDB.Mode.open) as wdb:
@@ -253,24 +256,37 @@ def report():
         took = sum(int(x) for x in t_file.read_text().split()) if t_file.exists() else 0
         rate = 100.0 * k / (k + s) if k + s else float("nan")
         after = 100.0 * (k + later) / (k + s) if k + s else float("nan")
-        rows.append(f"| {path} | {n} | {k} | {s} | {eq} | {pending} | {rate:.1f}% "
-                    f"| {after:.1f}% | {took} |")
+        if path not in first and pending == 0:
+            first[path] = dict(mutants=n, killed=k, survived=s + eq)
+            new_first.append(f'"{path}" = {{ mutants = {n}, killed = {k}, survived = {s + eq}, '
+                             f'run = "{time.strftime("%Y-%m-%d")}" }}')
+        f0 = first.get(path)
+        before = (100.0 * f0["killed"] / max(f0["killed"] + f0["survived"] - eq, 1)
+                  if f0 else float("nan"))
+        rows.append(f"| {path} | {n} | {k} | {s} | {eq} | {pending} | {before:.1f}% "
+                    f"| {rate:.1f}% | {after:.1f}% | {took} |")
         totals.update(n=totals["n"] + n, k=totals["k"] + k, s=totals["s"] + s,
                       eq=totals["eq"] + eq, pending=totals["pending"] + pending,
                       t=totals["t"] + took, later=totals["later"] + later)
+    if new_first:
+        with open(first_file, "a") as fh:
+            fh.write("\n".join(new_first) + "\n")
     T = totals
     rate = 100.0 * T["k"] / (T["k"] + T["s"]) if T["k"] + T["s"] else float("nan")
     after = 100.0 * (T["k"] + T["later"]) / (T["k"] + T["s"]) if T["k"] + T["s"] else float("nan")
     out = ["# Mutation testing results", "",
            "Written by `scripts/mutation.sh` (cosmic-ray; see mutation/modules.toml for the",
            "tests each module runs against, mutation/verdicts*.toml for the verdicts).",
-           "Kill rate = killed / (mutants run - equivalent), as the session ran; \"after\"",
-           "also counts the survivors a test written since kills (verdict \"killed by\").",
-           "Time: seconds of wall clock",
-           "under `nice -n 10` on the shared 2-core machine.", "",
-           "| module | mutants | killed | survived | equivalent | not run | kill rate | after | time s |",
-           "|---|---|---|---|---|---|---|---|---|", *rows,
-           f"| **total** | {T['n']} | {T['k']} | {T['s']} | {T['eq']} | {T['pending']} "
+           "Kill rate = killed / (mutants run - equivalent), as the latest session ran;",
+           "\"first run\" is the module's first complete run (mutation/first_runs.toml),",
+           "before the tests its survivors prompted, less the equivalents judged since;",
+           "\"after\" also counts the survivors a test written since kills (verdict",
+           "\"killed by\"; a rerun shows them killed). Time: seconds of wall clock of the",
+           "latest session, under `nice -n 10` on the shared 2-core machine.", "",
+           "| module | mutants | killed | survived | equivalent | not run | first run | kill rate "
+           "| after | time s |",
+           "|---|---|---|---|---|---|---|---|---|---|", *rows,
+           f"| **total** | {T['n']} | {T['k']} | {T['s']} | {T['eq']} | {T['pending']} | "
            f"| {rate:.1f}% | {after:.1f}% | {T['t']} |", "",
            *(["## Notes on the runs", "", (MUT / "notes.md").read_text().strip(), ""]
              if (MUT / "notes.md").exists() else []),
