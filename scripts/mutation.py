@@ -43,6 +43,7 @@ import fnmatch
 import glob
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -161,6 +162,15 @@ class Workers:
             p.wait()
 
 
+SPAWNS = re.compile(r"sys\.executable|mpiexec|multiprocessing|[\"']python")
+
+
+def spawns_python(test_file):
+    """Whether a test file may start a Python subprocess, whose lines the
+    coverage map does not see (then an unseen line runs every test file)."""
+    return bool(SPAWNS.search((REPO / test_file).read_text()))
+
+
 def run_module(path, entry, timeout, cov_map, workers=None):
     WORK.mkdir(parents=True, exist_ok=True)
     s = slug(path)
@@ -169,7 +179,8 @@ def run_module(path, entry, timeout, cov_map, workers=None):
     sha = hashlib.sha256((REPO / path).read_bytes() + " ".join(entry["tests"]).encode()
                          + b"select-by-coverage-1").hexdigest()
     tests = " ".join(entry["tests"])
-    command = (f"{sys.executable} scripts/mutation_select.py --map {cov_map} "
+    in_process = "" if any(spawns_python(t) for t in entry["tests"]) else "--in-process "
+    command = (f"{sys.executable} scripts/mutation_select.py --map {cov_map} {in_process}"
                f"--module {path} --killers {WORK / (s + '.killers')} "
                f"--times {WORK / (s + '.times')} -- {tests}")
     dist = ('name = "local"\n' if workers is None else

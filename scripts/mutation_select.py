@@ -23,7 +23,9 @@ execute L can kill it. Where the map cannot say, it runs every TEST_FILE:
   survives at once);
 - lines the map does not hold at all (a mutation inside a multi-line
   statement whose line the tracer did not record): first the whole
-  statement's lines are looked up, then, if still nothing, everything.
+  statement's lines are looked up; if still nothing, the statement never
+  ran: it survives at once when the test files start no Python subprocess
+  (``--in-process``: the map saw everything they run), else everything runs.
 
 Two approximations, both of which can only make a mutant survive that the
 full run would kill (so the survivors' review, mutation/verdicts.toml,
@@ -119,9 +121,14 @@ def contexts_by_line(map_file, module):
     return out, phases
 
 
-def select(map_file, module, test_files):
+def select(map_file, module, test_files, in_process=False):
     """The pytest arguments for the mutant now applied to ``module``: node
-    ids, whole test files, or ``None`` when no test executes its lines."""
+    ids, whole test files, or ``None`` when no test executes its lines.
+
+    ``in_process``: the test files start no Python subprocess, so the map
+    saw every line they execute, and a statement none of whose lines it
+    holds is executed by none of them: it survives at once (otherwise a
+    subprocess may run it unseen, and every test file runs)."""
     lines = changed_lines(module)
     if not lines:
         return list(test_files)            # nothing changed on disk: be safe
@@ -142,6 +149,8 @@ def select(map_file, module, test_files):
                 for node in by_line[ln]:
                     if "|setup" in phases.get((ln, node), ()):
                         nodes.add(node.split("::")[0])       # the whole file
+    if not known and in_process:
+        return None
     if not known or "" in nodes:
         return list(test_files)
     wanted = [n for n in nodes if n.split("::")[0] in test_files]
@@ -190,6 +199,8 @@ def main(argv=None):
     ap.add_argument("--module", required=True, help="the mutated file, relative to the root")
     ap.add_argument("--killers", help="a log of the tests that killed this module's mutants "
                     "(read to run them first, appended to)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="the test files start no Python subprocess (see select())")
     ap.add_argument("--times", help="a log to append this mutant's line, verdict and seconds to")
     ap.add_argument("tests", nargs="+", help="the module's test files (mutation/modules.toml)")
     a = ap.parse_args(argv)
@@ -204,7 +215,7 @@ def main(argv=None):
 
 def judge(a):
     """(exit status, the pytest arguments run) for the mutant now applied."""
-    args = select(a.map, a.module, a.tests)
+    args = select(a.map, a.module, a.tests, a.in_process)
     if args is None:
         print(f"no test in {' '.join(a.tests)} executes the mutated lines: survives")
         return 0, None
