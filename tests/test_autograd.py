@@ -572,3 +572,61 @@ def test_engine_backward_frees_the_graph_by_default():
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])
     with pytest.raises(RuntimeError, match="freed by an earlier backward"):
         engine.backward(y, np.ones(()))
+
+
+# ------------------------------------------------------------------ Tensor's own rules
+def test_python_complex_data_keeps_its_dtype():
+    # only Python floats (float64) become float32; complex stays complex
+    z = Tensor([1.0 + 2.0j, -1.0j])
+    assert z.dtype == np.complex128
+    np.testing.assert_array_equal(z.data, [1.0 + 2.0j, -1.0j])
+    assert Tensor(0.5 + 1.0j).item() == 0.5 + 1.0j
+
+
+def test_size_of_a_dim_out_of_range_names_it():
+    x = Tensor(np.zeros((2, 3)))
+    assert (x.size(0), x.size(1), x.size(-1), x.size(-2)) == (2, 3, 3, 2)
+    for dim in (2, 3, -3, -4):
+        with pytest.raises(IndexError, match=rf"size\(dim={dim}\) is out of range for a "
+                                             r"tensor of 2 dimensions"):
+            x.size(dim)
+
+
+def test_an_empty_tensor_has_no_item_and_no_implicit_gradient():
+    with pytest.raises(ValueError, match=r"item\(\) needs a tensor with one element, got "
+                                         r"shape \(0,\)"):
+        Tensor(np.zeros(0)).item()
+    x = Tensor(np.zeros(0), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"one-element tensor, got shape \(0,\)"):
+        (x * 2.0).backward()
+
+
+def test_backward_checks_the_shape_and_device_of_grad():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True, device="cpu:1")
+    y = x * 2.0
+    for shape in [(1,), (3,), (2, 1)]:         # shorter, longer, more dimensions
+        with pytest.raises(ValueError, match=rf"grad has shape \({shape[0]},"):
+            y.backward(np.ones(shape), retain_graph=True)
+    with pytest.raises(minialex.DeviceMismatchError,
+                       match=r"backward\(\) got grad on cpu:0 for a tensor on cpu:1.*"
+                             r"\.to\('cpu:1'\)"):
+        y.backward(Tensor(np.ones(2), device="cpu:0"), retain_graph=True)
+    y.backward(np.array([1.0, 10.0]), retain_graph=True)   # a NumPy grad joins y's device
+    y.backward([1.0, 10.0])                                 # so does a list
+    np.testing.assert_array_equal(x.grad, [4.0, 40.0])
+
+
+def test_repr_says_requires_grad_only_when_true():
+    assert repr(Tensor(np.array([1.0]))) == "Tensor(array([1.]), device='cpu:0')"
+    assert repr(Tensor(np.array([1.0]), requires_grad=True)) == (
+        "Tensor(array([1.]), device='cpu:0', requires_grad=True)")
+
+
+def test_as_tensor_wraps_data_and_passes_a_tensor_through():
+    from minialex.tensor import as_tensor
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    y = x * 2.0
+    assert as_tensor(y, "cpu:1") is y                      # the same tensor, graph and all
+    c = as_tensor(2.5, "cpu:1")
+    assert isinstance(c, Tensor) and c.device == "cpu:1" and c.dtype == np.float32
+    assert c.item() == 2.5 and not c.requires_grad
