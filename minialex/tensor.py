@@ -53,7 +53,10 @@ class Tensor:
         shape, dtype, ndim, device; ``size()`` the shape (PyTorch's: also
         ``size(dim)``), ``numel()`` the number of elements.
         creator: the Function that made this tensor (None for a leaf) and
-        output_index: which of its outputs this is.
+        output_index: which of its outputs this is (0 for a leaf).
+        generation: 0 for a leaf, else 1 + the newest generation among its
+        creator's inputs (the longest path from a leaf; the backward sweep
+        runs the newest Functions first).
     """
 
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor

@@ -395,3 +395,238 @@ def test_linear_weight_takes_its_new_gradient_array_without_a_copy():
         Linear.backward = original
     assert w.grad is seen[1] and x.grad is seen[0]     # moved, not copied
     np.testing.assert_array_equal(w.grad, np.full((4, 3), 2.0))
+
+
+# ------------------------------------------------------------------ Function.__call__'s rules
+def test_inputs_on_two_devices_are_refused_naming_both():
+    a = Tensor(np.ones(2), device="cpu:0")
+    b = Tensor(np.ones(2), device="cpu:1")
+    with pytest.raises(minialex.DeviceMismatchError, match=r"got inputs on different devices: "
+                                                           r"cpu:0 and cpu:1.*\.to\('cpu:0'\)"):
+        a + b
+    with pytest.raises(minialex.DeviceMismatchError, match="cpu:1 and cpu:0"):
+        b * a
+    with pytest.raises(minialex.DeviceMismatchError, match="cpu:1 and cpu:0"):
+        F.concatenate([b, Tensor(np.ones(2), device="cpu:1"), a])   # the third one differs
+
+
+def test_inputs_on_one_device_given_by_separate_names_are_accepted():
+    # each Tensor(..., device="cpu:1") builds its own Device object: the
+    # engine compares devices by value, not identity
+    a = Tensor(np.array([1.0, 2.0]), device="cpu:1", requires_grad=True)
+    b = Tensor(np.array([3.0, 4.0]), device="cpu:1")
+    y = a * b + 1.0                       # the constant goes to cpu:1 too
+    assert y.device == "cpu:1"
+    np.testing.assert_array_equal(y.data, [4.0, 9.0])
+    y.backward(Tensor(np.array([1.0, 10.0]), device="cpu:1"))
+    np.testing.assert_array_equal(a.grad, [3.0, 40.0])
+
+
+class _ScaleByConstant(Function):
+    """y = x * c for inputs (mask, x, c): records the arrays it received."""
+
+    def forward(self, mask, x, c):
+        self.c = c
+        return x * c
+
+    def backward(self, gy):
+        return None, gy * self.c, None
+
+
+@pytest.mark.parametrize("mask", [np.array([True, False]), np.array([1, 0])],
+                         ids=["bool", "int64"])
+def test_a_python_number_takes_the_dtype_of_the_first_float_tensor(mask):
+    # the non-float mask comes first: the constant 0.5 must still become
+    # float32 (x's dtype), not bool (True) or int64 (0)
+    fn = _ScaleByConstant()
+    x = Tensor(np.array([2.0, 4.0], np.float32), requires_grad=True)
+    y = fn(Tensor(mask), x, 0.5)
+    assert fn.c.dtype == np.float32 and fn.c == 0.5
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.data, [1.0, 2.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.5, 0.5])
+
+
+def test_a_function_returns_one_tensor_a_tuple_or_nothing():
+    class Nothing(Function):
+        def forward(self, x):
+            return ()
+
+    class Two(Function):
+        def forward(self, x):
+            return x * 2, x * 3
+
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    assert Nothing()(x) == ()
+    y = Square()(x)
+    assert isinstance(y, Tensor) and y.output_index == 0
+    a, b = Two()(x)
+    assert (x.output_index, a.output_index, b.output_index) == (0, 0, 1)
+    np.testing.assert_array_equal(b.data, [3.0])
+
+
+def test_is_leaf_and_the_graph_attributes():
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    y = x * 2.0
+    assert x.is_leaf is True and y.is_leaf is False
+    assert x.creator is None and y.creator is not None
+
+
+def test_generation_is_the_longest_path_from_a_leaf():
+    # the sweep's order: a Function runs after every newer one. In the
+    # diamond a -> b = 2a -> c = a*b -> d = b + c, by hand: 0, 1, 2, 3
+    a = Tensor(np.array([1.0]), requires_grad=True)
+    b = a * 2.0
+    c = a * b
+    d = b + c
+    assert (a.generation, b.generation, c.generation, d.generation) == (0, 1, 2, 3)
+    assert Tensor(np.array([1.0])).generation == 0 and d.detach().generation == 0
+    assert d.creator.generation == 2              # its newest input's
+
+
+# ------------------------------------------------------------------ _check_grads
+def test_backward_returning_too_many_or_too_large_gradients_is_reported():
+    class TooMany(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, gy):
+            return gy, gy, gy
+
+    class TooLarge(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return np.ones(gy.shape + (2,))       # (3, 2) for an input of shape (3,)
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="TooMany.backward returned 3 gradients for 2 inputs"):
+        TooMany()(x, x).sum().backward()
+    with pytest.raises(RuntimeError, match=r"TooLarge.backward returned a gradient of shape "
+                                           r"\(3, 2\) for an input of shape \(3,\)"):
+        TooLarge()(x).sum().backward()
+
+
+def test_a_function_of_many_inputs():
+    # 300 inputs: past CPython's cache of small ints (-5..256), so counts
+    # must be compared with ==, never with `is`
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = F.concatenate([x] * 300)
+    assert y.shape == (600,)
+    (y * y).sum().backward()                      # 300 paths of d(x^2)/dx = 2x
+    np.testing.assert_array_equal(x.grad, [600.0, 1200.0])
+
+
+def test_an_input_whose_gradient_is_none_gets_nothing_from_that_function(monkeypatch):
+    # with no hook registered anywhere the sweep keeps no use counts; a
+    # backward returning None for a trainable leaf just skips it
+    from minialex import engine
+    monkeypatch.setattr(engine, "_hooked_leaves", 0)
+
+    class Stop(Function):
+        def forward(self, x):
+            return x.copy()
+
+        def backward(self, gy):
+            return None
+
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (Stop()(w) * 5.0 + w * 2.0).sum().backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 2.0])
+    v = Tensor(np.array([1.0]), requires_grad=True)
+    Stop()(v).sum().backward()
+    assert v.grad is None
+
+
+# ------------------------------------------------------------------ the dtype of a gradient
+class _Float32Gradient(Function):
+    """y = 2x whose backward answers in float32 whatever x's dtype."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, gy):
+        return (2 * gy).astype(np.float32)
+
+
+def test_a_gradient_is_cast_to_its_leafs_dtype_both_ways():
+    x64 = Tensor(np.array([1.0, 2.0]), requires_grad=True)       # float64 leaf
+    _Float32Gradient()(x64).backward(np.array([1.0, 3.0]))
+    assert x64.grad.dtype == np.float64
+    np.testing.assert_array_equal(x64.grad, [2.0, 6.0])
+    x32 = Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    c64 = Tensor(np.array([0.5, 0.25]))                            # float64 constant
+    (x32 * c64).sum().backward()                                   # gradient float64
+    assert x32.grad.dtype == np.float32
+    np.testing.assert_array_equal(x32.grad, [0.5, 0.25])
+
+
+# ------------------------------------------------------------------ engine.backward
+def test_engine_backward_frees_the_graph_by_default():
+    from minialex import engine
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x * x).sum()
+    engine.backward(y, np.ones(()))
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    with pytest.raises(RuntimeError, match="freed by an earlier backward"):
+        engine.backward(y, np.ones(()))
+
+
+# ------------------------------------------------------------------ Tensor's own rules
+def test_python_complex_data_keeps_its_dtype():
+    # only Python floats (float64) become float32; complex stays complex
+    z = Tensor([1.0 + 2.0j, -1.0j])
+    assert z.dtype == np.complex128
+    np.testing.assert_array_equal(z.data, [1.0 + 2.0j, -1.0j])
+    assert Tensor(0.5 + 1.0j).item() == 0.5 + 1.0j
+
+
+def test_size_of_a_dim_out_of_range_names_it():
+    x = Tensor(np.zeros((2, 3)))
+    assert (x.size(0), x.size(1), x.size(-1), x.size(-2)) == (2, 3, 3, 2)
+    for dim in (2, 3, -3, -4):
+        with pytest.raises(IndexError, match=rf"size\(dim={dim}\) is out of range for a "
+                                             r"tensor of 2 dimensions"):
+            x.size(dim)
+
+
+def test_an_empty_tensor_has_no_item_and_no_implicit_gradient():
+    with pytest.raises(ValueError, match=r"item\(\) needs a tensor with one element, got "
+                                         r"shape \(0,\)"):
+        Tensor(np.zeros(0)).item()
+    x = Tensor(np.zeros(0), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"one-element tensor, got shape \(0,\)"):
+        (x * 2.0).backward()
+
+
+def test_backward_checks_the_shape_and_device_of_grad():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True, device="cpu:1")
+    y = x * 2.0
+    for shape in [(1,), (3,), (2, 1)]:         # shorter, longer, more dimensions
+        with pytest.raises(ValueError, match=rf"grad has shape \({shape[0]},"):
+            y.backward(np.ones(shape), retain_graph=True)
+    with pytest.raises(minialex.DeviceMismatchError,
+                       match=r"backward\(\) got grad on cpu:0 for a tensor on cpu:1.*"
+                             r"\.to\('cpu:1'\)"):
+        y.backward(Tensor(np.ones(2), device="cpu:0"), retain_graph=True)
+    y.backward(np.array([1.0, 10.0]), retain_graph=True)   # a NumPy grad joins y's device
+    y.backward([1.0, 10.0])                                 # so does a list
+    np.testing.assert_array_equal(x.grad, [4.0, 40.0])
+
+
+def test_repr_says_requires_grad_only_when_true():
+    assert repr(Tensor(np.array([1.0]))) == "Tensor(array([1.]), device='cpu:0')"
+    assert repr(Tensor(np.array([1.0]), requires_grad=True)) == (
+        "Tensor(array([1.]), device='cpu:0', requires_grad=True)")
+
+
+def test_as_tensor_wraps_data_and_passes_a_tensor_through():
+    from minialex.tensor import as_tensor
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    y = x * 2.0
+    assert as_tensor(y, "cpu:1") is y                      # the same tensor, graph and all
+    c = as_tensor(2.5, "cpu:1")
+    assert isinstance(c, Tensor) and c.device == "cpu:1" and c.dtype == np.float32
+    assert c.item() == 2.5 and not c.requires_grad

@@ -227,6 +227,16 @@ def test_float32_stays_float32_on_the_gpu():
     assert x.grad.dtype == np.float32 and _on_gpu(x.grad)
 
 
+def test_python_data_lands_on_the_gpu_and_numpy_brings_it_home():
+    """A list given a CUDA device becomes a float32 CuPy array there;
+    numpy() always returns a NumPy array."""
+    x = Tensor([1.0, 2.0], device=GPU)
+    assert _on_gpu(x.data) and x.dtype == np.float32
+    host = x.numpy()
+    assert isinstance(host, np.ndarray)
+    np.testing.assert_array_equal(host, [1.0, 2.0])
+
+
 def test_to_device_records_both_copies_and_moves_the_gradient_home():
     x = Tensor(np.arange(6, dtype=np.float32).reshape(2, 3), requires_grad=True)
     with record_transfers() as log:
