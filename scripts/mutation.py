@@ -214,9 +214,20 @@ def run_module(path, entry, timeout, cov_map, workers=None):
 
 
 def mutated_line(diff):
-    for line in (diff or "").splitlines():
+    """The mutant's new line (stripped), or "(removed) <old line> before
+    <the next line>" for a mutant that only deletes one (a decorator, say)."""
+    lines = (diff or "").splitlines()
+    for line in lines:
         if line.startswith("+") and not line.startswith("+++"):
             return line[1:].strip()
+    removed, after = [], ""
+    for i, line in enumerate(lines):
+        if line.startswith("-") and not line.startswith("---") and line[1:].strip():
+            removed.append(line[1:].strip())
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            after = nxt[1:].strip() if nxt.startswith(" ") else after
+    if removed:
+        return f"(removed) {removed[-1]} before {after}"
     return ""
 
 
