@@ -144,7 +144,8 @@ def test_end_record_count_ffff_means_see_zip64_and_is_not_compared(tmp_path):
 @pytest.mark.parametrize("comment", [b"z" * 22, b"A" * 22, b"zz"])
 def test_a_zip_comment_hides_the_end_record_and_the_file_loads(tmp_path, comment):
     """With a comment (zip -z, an archive tool) the last 22 bytes are not the
-    end record; the count is then not read, whatever the comment's bytes (all letters, or a short one)."""
+    end record; the count is then not read, whatever the comment's bytes
+    (letters sorting above or below the signature, or a short comment)."""
     path = _plain(tmp_path / "p.npz")
     with zipfile.ZipFile(path, "a") as z:
         z.comment = comment
