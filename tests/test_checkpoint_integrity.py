@@ -15,9 +15,9 @@ import pytest
 import minialex
 from minialex import nn
 from minialex.checkpoint import load_checkpoint, save_checkpoint
-from minialex.optim import SGD, MultiStepLR
+from minialex.optim import SGD, MultiStepLR, ReduceLROnPlateau, StepLR
 from minialex.serialization import (CheckpointError, arrays_sha256, load_npz, load_weights,
-                                    save_npz)
+                                    save_npz, save_weights)
 
 ARRAYS = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(4)}
 META = {"epoch": 3}
@@ -272,3 +272,145 @@ def test_unreadable_file_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(np, "load", denied)
     with pytest.raises(CheckpointError, match=f"could not read {path}: Permission denied"):
         load_npz(path)
+
+
+# ------------------------------------------------ what load_checkpoint restores ---
+
+def test_defaults_and_extra_come_back(tmp_path):
+    """epoch and step default to 0; ``extra`` comes back as saved, and as {}
+    (not None) when none was given."""
+    path = tmp_path / "c.npz"
+    model, opt = _tiny()
+    save_checkpoint(path, model, opt)
+    assert load_checkpoint(path, *_tiny(seed=1)) == {"epoch": 0, "step": 0, "extra": {}}
+    save_checkpoint(path, model, opt, epoch=2, step=5, extra={"val_acc": 0.5, "note": "x"})
+    assert load_checkpoint(path, *_tiny(seed=1)) == {
+        "epoch": 2, "step": 5, "extra": {"val_acc": 0.5, "note": "x"}}
+
+
+def test_scheduler_is_restored_only_from_a_file_that_has_one(tmp_path):
+    path = tmp_path / "c.npz"
+    model, opt = _tiny()
+    sched = MultiStepLR(opt, [2, 5], gamma=0.5)
+    for _ in range(3):
+        sched.step()
+    save_checkpoint(path, model, opt, sched, epoch=3)
+    other, other_opt = _tiny(seed=1)
+    fresh = MultiStepLR(other_opt, [9], gamma=0.1)
+    load_checkpoint(path, other, other_opt, fresh)
+    assert fresh.state_dict() == {"milestones": [2, 5], "gamma": 0.5, "base_lrs": [0.1],
+                                  "last_epoch": 3}
+    assert other_opt.param_groups[0]["lr"] == pytest.approx(0.05)
+    save_checkpoint(path, model, opt)                      # no scheduler in the file
+    untouched = MultiStepLR(other_opt, [9], gamma=0.1)
+    before = untouched.state_dict()
+    load_checkpoint(path, other, other_opt, untouched)
+    assert untouched.state_dict() == before
+
+
+class _VersionedScheduler:
+    """A caller's own scheduler that validates what it is given (ValueError)."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+
+    def state_dict(self):
+        return {"version": 2}
+
+    def load_state_dict(self, state):
+        if state.get("version") != 2:
+            raise ValueError(f"unknown state version {state.get('version')!r}")
+
+
+@pytest.mark.parametrize("saved, loader, error", [
+    ("StepLR", "MultiStepLR", "KeyError: 'milestones'"),
+    ([1, 2], "MultiStepLR", "TypeError: list indices must be integers or slices, not str"),
+    ([1, 2], "ReduceLROnPlateau", "AttributeError: 'list' object has no attribute 'items'"),
+    ({"version": 1}, "_VersionedScheduler", "ValueError: unknown state version 1"),
+])
+def test_a_scheduler_state_that_does_not_fit_names_both(tmp_path, saved, loader, error):
+    """Another scheduler's state (KeyError), a hand-made one (TypeError,
+    AttributeError), or one the caller's scheduler refuses (ValueError)."""
+    path = tmp_path / "c.npz"
+    model, opt = _tiny()
+    if saved == "StepLR":
+        save_checkpoint(path, model, opt, StepLR(opt, 2))
+    else:
+        save_checkpoint(path, model, opt, MultiStepLR(opt, [2]))
+        _rewrite_meta(path, lambda raw: json.dumps({**json.loads(raw), "scheduler": saved}
+                                                   ).encode())
+    other, other_opt = _tiny(seed=1)
+    sched = {"MultiStepLR": lambda: MultiStepLR(other_opt, [3]),
+             "ReduceLROnPlateau": lambda: ReduceLROnPlateau(other_opt),
+             "_VersionedScheduler": lambda: _VersionedScheduler(other_opt)}[loader]()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, other, other_opt, sched)
+    assert str(info.value) == f"{path}: its scheduler state does not fit {loader} ({error})"
+
+
+@pytest.mark.parametrize("fmt", [None, "minialex-checkpoint-0", "minialex-checkpoint-2", "npz"])
+def test_a_file_that_is_not_a_training_checkpoint_says_so(tmp_path, fmt):
+    """A weights file (no "format") or any other format than
+    minialex-checkpoint-1, older or newer, is refused before anything else."""
+    path = tmp_path / "c.npz"
+    model, opt = _tiny()
+    if fmt is None:
+        save_weights(model, path)
+    else:
+        _trained_checkpoint(path)
+        _rewrite_meta(path, lambda raw: json.dumps({**json.loads(raw), "format": fmt}).encode())
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, *_tiny(seed=1))
+    assert str(info.value) == (f"{path} is not a minialex training checkpoint (for plain "
+                               "weights use minialex.models.load_weights)")
+
+
+@pytest.mark.parametrize("key, value, kind", [("epoch", "3", "integer"), ("step", True, "integer"),
+                                              ("optimizer", [1], "object"),
+                                              ("rng", 5, "object")])
+def test_a_mistyped_entry_names_the_json_type_expected(tmp_path, key, value, kind):
+    path = tmp_path / "c.npz"
+    _trained_checkpoint(path)
+    _rewrite_meta(path, lambda raw: json.dumps({**json.loads(raw), key: value}).encode())
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, *_tiny(seed=1))
+    assert str(info.value) == (f"{path}: metadata {key!r} is {value!r}, expected a "
+                               f"JSON {kind}")
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_names_the_problem(tmp_path):
+    """Models without a config: a missing entry (load_state_dict's KeyError)
+    and a shape (its ValueError) are CheckpointErrors naming the file."""
+    path = tmp_path / "c.npz"
+    _trained_checkpoint(path)
+    bigger = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, bigger, SGD(bigger.parameters(), lr=0.1))
+    assert str(info.value) == (f"{path} does not fit this model: 'load_state_dict into "
+                               "Sequential: missing entries: 1.weight, 1.bias'")
+    wider = nn.Sequential(nn.Linear(4, 2))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, wider, SGD(wider.parameters(), lr=0.1))
+    assert str(info.value) == (f"{path} does not fit this model: load_state_dict into "
+                               "Sequential: shape mismatch in 0.weight: checkpoint (2, 3) vs "
+                               "model (2, 4)")
+
+
+def test_an_optimizer_buffer_name_may_hold_a_slash(tmp_path):
+    """``optim/<i>/<buffer>``: everything after the index is the buffer's
+    name, so a name with "/" (a subclass's "ema/slow") round-trips."""
+    path = tmp_path / "c.npz"
+    model, _ = _tiny()
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    w = model[0].weight
+    opt.state[id(w)] = {"momentum_buffer": np.full((2, 3), 0.5, np.float32),
+                        "ema/slow": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    save_checkpoint(path, model, opt)
+    assert "optim/0/ema/slow" in load_npz(path)[0]
+    other, _ = _tiny(seed=1)
+    other_opt = SGD(other.parameters(), lr=0.1, momentum=0.9)
+    load_checkpoint(path, other, other_opt)
+    state = other_opt.state[id(other[0].weight)]
+    assert sorted(state) == ["ema/slow", "momentum_buffer"]
+    np.testing.assert_array_equal(state["ema/slow"], np.arange(6).reshape(2, 3))
+    np.testing.assert_array_equal(state["momentum_buffer"], 0.5)
