@@ -251,13 +251,13 @@ def report():
     first_file = MUT / "first_runs.toml"
     first = tomllib.loads(first_file.read_text())["first"] if first_file.exists() else {}
     new_first = []
-    rows, survivors, totals = [], [], dict(n=0, k=0, s=0, eq=0, pending=0, t=0, later=0)
+    rows, survivors, totals = [], [], dict(n=0, k=0, s=0, eq=0, pending=0, t=0, later=0, gpu=0)
     for db in sorted(WORK.glob("*.sqlite")):
         with use_db(str(db), WorkDB.Mode.open) as wdb:
             items = {w.job_id: w for w in wdb.work_items}
             done = wdb.completed_work_items
         path = db.stem.replace(".", "/") + ".py"
-        n, k, s, eq, later = len(items), 0, 0, 0, 0
+        n, k, s, eq, later, gpu = len(items), 0, 0, 0, 0, 0
         for item, res in done:
             m = item.mutations[0]
             if res.worker_outcome in (WorkerOutcome.NORMAL,) and res.test_outcome == TestOutcome.SURVIVED:
@@ -267,6 +267,8 @@ def report():
                      or verdicts.get(f"{m.module_path}:{m.start_pos[0]} *", "UNEXPLAINED"))
                 if v.startswith("equivalent"):
                     eq += 1
+                elif v.startswith("gpu-only"):
+                    gpu += 1
                 else:
                     s += 1
                     later += v.startswith("killed by")
@@ -283,10 +285,11 @@ def report():
             new_first.append(f'"{path}" = {{ mutants = {n}, killed = {k}, survived = {s + eq}, '
                              f'run = "{time.strftime("%Y-%m-%d")}" }}')
         f0 = first.get(path)
-        before = (100.0 * f0["killed"] / max(f0["killed"] + f0["survived"] - eq, 1)
+        before = (100.0 * f0["killed"] / max(f0["killed"] + f0["survived"] - eq - gpu, 1)
                   if f0 else float("nan"))
-        rows.append(f"| {path} | {n} | {k} | {s} | {eq} | {pending} | {before:.1f}% "
+        rows.append(f"| {path} | {n} | {k} | {s} | {eq} | {gpu} | {pending} | {before:.1f}% "
                     f"| {rate:.1f}% | {after:.1f}% | {took} |")
+        totals["gpu"] += gpu
         totals.update(n=totals["n"] + n, k=totals["k"] + k, s=totals["s"] + s,
                       eq=totals["eq"] + eq, pending=totals["pending"] + pending,
                       t=totals["t"] + took, later=totals["later"] + later)
@@ -304,11 +307,13 @@ def report():
            "before the tests its survivors prompted, less the equivalents judged since;",
            "\"after\" also counts the survivors a test written since kills (verdict",
            "\"killed by\"; a rerun shows them killed). Time: seconds of wall clock of the",
-           "latest session, under `nice -n 10` on the shared 2-core machine.", "",
-           "| module | mutants | killed | survived | equivalent | not run | first run | kill rate "
-           "| after | time s |",
-           "|---|---|---|---|---|---|---|---|---|---|", *rows,
-           f"| **total** | {T['n']} | {T['k']} | {T['s']} | {T['eq']} | {T['pending']} | "
+           "latest session, under `nice -n 10` on the shared 2-core machine. GPU-only:",
+           "survivors in code that only runs under CuPy (verdict \"gpu-only\": no CPU test",
+           "can reach it; tests/test_gpu.py runs it on a GPU), left out of the rates.", "",
+           "| module | mutants | killed | survived | equivalent | GPU-only | not run | first run "
+           "| kill rate | after | time s |",
+           "|---|---|---|---|---|---|---|---|---|---|---|", *rows,
+           f"| **total** | {T['n']} | {T['k']} | {T['s']} | {T['eq']} | {T['gpu']} | {T['pending']} | "
            f"| {rate:.1f}% | {after:.1f}% | {T['t']} |", "",
            *(["## Notes on the runs", "", (MUT / "notes.md").read_text().strip(), ""]
              if (MUT / "notes.md").exists() else []),
