@@ -99,7 +99,9 @@ def test_files():
 def coverage_map():
     """The coverage map of mutation_select.py: one ``pytest --cov-context=test``
     run over every mapped test file at HEAD, kept while HEAD's minialex/ and
-    tests/ trees are unchanged (mutation/work/map-<hash>.coverage)."""
+    tests/ trees are unchanged (mutation/work/map-<hash>.coverage), with each
+    test's duration beside it (map-<hash>.xml, JUnit XML: the cheap tests of
+    a mutant run first)."""
     trees = subprocess.run(["git", "rev-parse", "HEAD:minialex", "HEAD:tests"], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout
     files = test_files()
@@ -110,7 +112,8 @@ def coverage_map():
         tmp = path.with_suffix(".partial")
         env = dict(os.environ, COVERAGE_FILE=str(tmp))
         r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            "--cov=minialex", "--cov-context=test", "--cov-report=", *files],
+                            "--cov=minialex", "--cov-context=test", "--cov-report=",
+                            f"--junitxml={path.with_suffix('.xml')}", *files],
                            cwd=REPO, env=env)
         if r.returncode != 0:
             sys.exit("the mapped tests fail on HEAD: mutants cannot be judged against them")

@@ -179,6 +179,22 @@ def killers_first(args, log):
     return sorted(args, key=lambda x: rank.get(x, len(rank) + 1))
 
 
+def fastest_first(args, map_file):
+    """``args`` with the quickest tests first, by their durations in the map
+    run (map-<hash>.xml beside the map, when there is one); whole files last.
+    Like the killers, the order changes no verdict, only how soon ``-x``
+    stops on a killed mutant."""
+    xml = os.path.splitext(map_file)[0] + ".xml"
+    if not os.path.exists(xml):
+        return args
+    import xml.etree.ElementTree as ET
+    took = {}
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        path = case.get("classname", "").replace(".", "/") + ".py"
+        took[f"{path}::{case.get('name')}"] = float(case.get("time") or 0)
+    return sorted(args, key=lambda x: took.get(x, 1e9 if "::" not in x else 60.0))
+
+
 def run_pytest(pytest_args):
     """(exit status, output) of pytest, in the warm server when there is one."""
     server = os.environ.get("MUTATION_SERVER")
@@ -222,6 +238,7 @@ def judge(a):
     # whole files collapse their own node ids
     files = {x for x in args if "::" not in x}
     args = [x for x in args if "::" not in x or x.split("::")[0] not in files]
+    args = fastest_first(args, a.map)
     if a.killers:
         args = killers_first(args, a.killers)
     rc, out = run_pytest(["-q", "-x", "-p", "no:cacheprovider", *args])
