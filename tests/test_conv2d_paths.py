@@ -3,6 +3,7 @@ which of x, W, b get a gradient, which columns are kept for backward, and
 how the gradients reach ``.grad`` (issue 20: mutants of conv2d.py that the
 other tests let live). Values against the float64 reference ops."""
 
+import contextlib
 import itertools
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import minialex
 from minialex import Tensor
+from minialex.functions import _threads
 from minialex.functions._kernels import im2col_cpu, paths, winograd
 from minialex.functions.conv2d import Conv2dFunction, conv2d
 from minialex.reference import conv2d as ref_conv2d, conv2d_backward as ref_conv2d_backward
@@ -174,3 +176,102 @@ def test_no_grad_keeps_no_columns():
             y = fn(Tensor(x), Tensor(w, requires_grad=True), Tensor(b))
         assert (fn.saved[5] if fn.winograd else fn.X) is None
         np.testing.assert_allclose(y.data, ref_conv2d(x, w, b, 1, 1, G), rtol=1e-10, atol=1e-10)
+
+
+# ---------------------------------------------------------------- Winograd at every tile remainder
+@contextlib.contextmanager
+def _cpu_threads(n):
+    """minialex's CPU passes on ``n`` threads, every pass split however small
+    its array (n = 3 over 2 channels etc. gives uneven and empty-free parts)."""
+    before, min_size = minialex.get_num_threads(), _threads._MIN_SIZE
+    minialex.set_num_threads(n)
+    if n > 1:
+        _threads._MIN_SIZE = 1
+    try:
+        yield
+    finally:
+        _threads._MIN_SIZE = min_size
+        minialex.set_num_threads(before)
+
+
+# (H, W, ph, pw): output (OH, OW) = (H + 2ph - 2, W + 2pw - 2), i.e. 1x1,
+# 2x3, 5x2, 2x8 and 7x4: odd and even on each axis (a half-padding last tile
+# row or column), a single tile, asymmetric padding
+WINOGRAD_SHAPES = [(3, 3, 0, 0), (4, 5, 0, 0), (5, 2, 1, 1), (2, 6, 1, 2), (5, 4, 2, 1)]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("shape", WINOGRAD_SHAPES)
+def test_winograd_matches_the_float64_reference_at_every_tile_remainder(shape, groups, threads):
+    # y, dL/dx, dL/dW and dL/db of F(2x2, 3x3) against the float64 loop
+    # reference: each tile remainder (odd OH / OW), split over 3 threads
+    # (output channels 3*groups, input channels 2*groups: uneven parts)
+    h, w, ph, pw = shape
+    rng = np.random.default_rng(h * 100 + w * 10 + ph + groups)
+    n, c, c_out = 3, 2 * groups, 3 * groups
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((c_out, c // groups, 3, 3))
+    b = rng.standard_normal(c_out)
+    oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
+    gy = rng.standard_normal((n, c_out, oh, ow))
+    X, Wt, B = (Tensor(a, requires_grad=True) for a in (x, wt, b))
+    with paths.use("conv2d", "winograd_f2x2_3x3"), _cpu_threads(threads):
+        y = conv2d(X, Wt, B, padding=(ph, pw), groups=groups)
+        assert y.creator.winograd
+        y.backward(gy)
+    np.testing.assert_allclose(y.data, ref_conv2d(x, wt, b, 1, (ph, pw), groups),
+                               rtol=1e-12, atol=1e-12)
+    for t, ref in zip((X, Wt, B), ref_conv2d_backward(gy, x, wt, 1, (ph, pw), groups)):
+        assert t.grad.shape == ref.shape
+        np.testing.assert_allclose(t.grad, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_winograd_products_run_split_over_threads_each_on_one_blas_thread():
+    # batched_products: on NumPy the 16*G products are split over minialex's
+    # threads (every product once), and each runs with BLAS on one thread
+    # (raised to 2 around the call, so a missing limit shows), restored after
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"}
+    if not blas_threads():
+        pytest.skip("NumPy here reports no BLAS library to threadpoolctl")
+    seen = []
+
+    def product(lo, hi):
+        seen.append((lo, hi, blas_threads()))
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"), _cpu_threads(3):
+        winograd.batched_products(product, 32, np.zeros(4))
+        assert blas_threads() == {2}
+    assert sorted(i for lo, hi, _ in seen for i in range(lo, hi)) == list(range(32))
+    assert len(seen) == 3 and all(t == {1} for _, _, t in seen)
+
+
+def test_winograd_products_run_in_one_call_off_numpy(monkeypatch):
+    # an array of another module (CuPy) runs every product in one call,
+    # neither split over threads nor under threadpoolctl
+    class Fake:
+        pass
+    monkeypatch.setattr(winograd, "get_array_module", lambda a: "cupy")
+    monkeypatch.setattr(winograd, "parallel", lambda *a: pytest.fail("split a non-NumPy array"))
+    monkeypatch.setattr(winograd, "_one_blas_thread",
+                        lambda: pytest.fail("threadpoolctl on a non-NumPy array"))
+    seen = []
+    winograd.batched_products(lambda lo, hi: seen.append((lo, hi)), 32, Fake())
+    assert seen == [(0, 32)]
+
+
+def test_winograd_without_threadpoolctl_runs_the_products_unlimited(monkeypatch):
+    # threadpoolctl is optional: without it the products run as they are
+    import sys
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)      # import raises ImportError
+    monkeypatch.setattr(winograd, "_controller", [])
+    with winograd._one_blas_thread() as ctx:
+        assert ctx is None
+    assert winograd._controller == [None]
+    seen = []
+    with _cpu_threads(1):
+        winograd.batched_products(lambda lo, hi: seen.append((lo, hi)), 16, np.zeros(4))
+    assert seen == [(0, 16)]
