@@ -275,3 +275,18 @@ def test_winograd_without_threadpoolctl_runs_the_products_unlimited(monkeypatch)
     with _cpu_threads(1):
         winograd.batched_products(lambda lo, hi: seen.append((lo, hi)), 16, np.zeros(4))
     assert seen == [(0, 16)]
+
+
+def test_winograd_forward_keeps_the_transformed_input_by_default():
+    # winograd.forward(..., keep=True) by default: ``saved`` holds V, which
+    # one backward then uses (and never rebuilds); keep=False holds none and
+    # backward rebuilds it; both give the reference's values
+    x, w, b, gy = _case(8)
+    for kwargs, kept in (({}, True), ({"keep": False}, False)):
+        y, saved = winograd.forward(x, w, b, (1, 1), G, (H, W_IN), **kwargs)
+        assert (saved[5] is not None) == kept
+        np.testing.assert_allclose(y, ref_conv2d(x, w, b, 1, 1, G), rtol=1e-12, atol=1e-12)
+        gx, gw, gb = winograd.backward(saved, gy, True, True, True)
+        assert saved[5] is None                     # its memory went to dL/dV
+        for got, ref in zip((gx, gw, gb), ref_conv2d_backward(gy, x, w, 1, 1, G)):
+            np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
