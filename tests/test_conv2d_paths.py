@@ -290,3 +290,33 @@ def test_winograd_forward_keeps_the_transformed_input_by_default():
         assert saved[5] is None                     # its memory went to dL/dV
         for got, ref in zip((gx, gw, gb), ref_conv2d_backward(gy, x, w, 1, 1, G)):
             np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(5, 6, 1, 1), (4, 5, 0, 0), (6, 7, 2, 1)])
+def test_winograd_a_nan_reaches_exactly_the_outputs_whose_windows_hold_it(shape):
+    # the transforms skip their zero coefficients (no 0 * x), so a NaN
+    # pixel spoils exactly the outputs whose 3x3 windows hold it, as in the
+    # loop reference; likewise an inf in dL/dy spoils exactly the dL/dx
+    # pixels it reaches (and all of its group's dL/dW); checked for every
+    # position of the bad number in the tiles (each row and column remainder)
+    h, w, ph, pw = shape
+    oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
+    rng = np.random.default_rng(h * 10 + w)
+    for i, j in itertools.product(range(h), range(w)):
+        x, wt = rng.standard_normal((2, 4, h, w)), rng.standard_normal((6, 2, 3, 3))
+        gy = rng.standard_normal((2, 6, oh, ow))
+        x[1, 2, i, j] = np.nan
+        with np.errstate(invalid="ignore"):
+            y, _ = winograd.forward(x, wt, None, (ph, pw), 2, (oh, ow))
+            ref = ref_conv2d(x, wt, None, 1, (ph, pw), 2)
+        np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+        assert np.isnan(ref).any() and not np.isnan(ref).all()
+        x[1, 2, i, j] = 0.5
+        gy[0, 4, min(i, oh - 1), min(j, ow - 1)] = np.inf
+        with np.errstate(invalid="ignore"):
+            _, saved = winograd.forward(x, wt, None, (ph, pw), 2, (oh, ow))
+            grads = winograd.backward(saved, gy, True, True, False)[:2]
+            refs = ref_conv2d_backward(gy, x, wt, 1, (ph, pw), 2)[:2]
+        for got, expected in zip(grads, refs):
+            np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
+        assert not np.isfinite(refs[0]).all() and np.isfinite(refs[0]).any()
