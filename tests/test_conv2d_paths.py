@@ -194,10 +194,13 @@ def _cpu_threads(n):
         minialex.set_num_threads(before)
 
 
-# (H, W, ph, pw): output (OH, OW) = (H + 2ph - 2, W + 2pw - 2), i.e. 1x1,
-# 2x3, 5x2, 2x8 and 7x4: odd and even on each axis (a half-padding last tile
-# row or column), a single tile, asymmetric padding
-WINOGRAD_SHAPES = [(3, 3, 0, 0), (4, 5, 0, 0), (5, 2, 1, 1), (2, 6, 1, 2), (5, 4, 2, 1)]
+# (H, W, ph, pw): output (OH, OW) = (H + 2ph - 2, W + 2pw - 2): 1x1, 2x3,
+# 5x2, 2x8, 7x4, 1x2, 4x1 and 3x3: odd and even on each axis (a half-padding
+# last tile row or column), a single tile, a one-pixel-high or -wide image,
+# asymmetric padding; 3 input channels a group, more than the 4 rows of a
+# one-tile-high padded image
+WINOGRAD_SHAPES = [(3, 3, 0, 0), (4, 5, 0, 0), (5, 2, 1, 1), (2, 6, 1, 2), (5, 4, 2, 1),
+                   (1, 4, 1, 0), (6, 1, 0, 1), (5, 3, 0, 1)]
 
 
 @pytest.mark.parametrize("threads", [1, 3])
@@ -206,10 +209,11 @@ WINOGRAD_SHAPES = [(3, 3, 0, 0), (4, 5, 0, 0), (5, 2, 1, 1), (2, 6, 1, 2), (5, 4
 def test_winograd_matches_the_float64_reference_at_every_tile_remainder(shape, groups, threads):
     # y, dL/dx, dL/dW and dL/db of F(2x2, 3x3) against the float64 loop
     # reference: each tile remainder (odd OH / OW), split over 3 threads
-    # (output channels 3*groups, input channels 2*groups: uneven parts)
+    # (input channels 3*groups, output channels 5*groups: uneven parts, and
+    # both more than the 4 rows of a 4x4 tile)
     h, w, ph, pw = shape
     rng = np.random.default_rng(h * 100 + w * 10 + ph + groups)
-    n, c, c_out = 3, 2 * groups, 3 * groups
+    n, c, c_out = 3, 3 * groups, 5 * groups
     x = rng.standard_normal((n, c, h, w))
     wt = rng.standard_normal((c_out, c // groups, 3, 3))
     b = rng.standard_normal(c_out)
@@ -320,3 +324,57 @@ def test_winograd_a_nan_reaches_exactly_the_outputs_whose_windows_hold_it(shape)
         for got, expected in zip(grads, refs):
             np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
         assert not np.isfinite(refs[0]).all() and np.isfinite(refs[0]).any()
+
+
+def test_winograd_combine_sums_left_to_right_for_every_coefficient_row():
+    # combine(coeffs, terms) = c0 t0 + c1 t1 + ... over the nonzero
+    # coefficients, added left to right (bit for bit the plain sum in that
+    # order), for every row of 1 to 3 coefficients from {0, +-1, +-1/2}
+    # (the entries of BT, G and AT), into ``out`` when given
+    rng = np.random.default_rng(9)
+    terms = list(rng.standard_normal((3, 5)) * [[1e8], [1], [1e-8]])
+    terms[0][0], terms[1][0], terms[2][0] = 1e16, -1e16, 1.0      # order shows: 1 or 0
+    for k in (1, 2, 3):
+        for coeffs in itertools.product((0, 1, -1, 0.5, -0.5), repeat=k):
+            nz = [(c, t) for c, t in zip(coeffs, terms) if c != 0]
+            if not nz:
+                continue
+            expected = nz[0][0] * nz[0][1]
+            for c, t in nz[1:]:
+                expected = expected + c * t
+            np.testing.assert_array_equal(winograd.combine(np.array(coeffs), terms[:k]), expected,
+                                          err_msg=str(coeffs))
+            out = np.full(5, np.nan)
+            assert winograd.combine(np.array(coeffs), terms[:k], out=out) is out
+            np.testing.assert_array_equal(out, expected, err_msg=str(coeffs))
+
+
+def test_winograd_buffers_hold_exactly_the_tiles(monkeypatch):
+    # the documented shapes of the padded image xb and its gradient gxb
+    # (C, 2th+2, 2tw+2, N), of V (4, 4, C, th, tw, N), th = ceil(OH/2),
+    # tw = ceil(OW/2), and the 16 * G products of each stack: no buffer is
+    # bigger than the tiles it holds
+    seen = {}
+
+    def spy(name, record):
+        original = getattr(winograd, name)
+
+        def recorded(*args):
+            seen.setdefault(name, []).append(record(*args))
+            return original(*args)
+        monkeypatch.setattr(winograd, name, recorded)
+    spy("input_transform", lambda xb, th, tw, V: (xb.shape, (th, tw), V.shape))
+    spy("input_transform_transposed", lambda gV, th, tw, gxb: (gV.shape, gxb.shape))
+    spy("batched_products", lambda product, count, a: count)
+    for (h, w, ph, pw), (th, tw) in (((5, 4, 2, 1), (4, 2)), ((2, 6, 1, 2), (1, 4)),
+                                     ((4, 1, 0, 1), (1, 1)), ((40, 3, 1, 0), (20, 1))):
+        seen.clear()
+        x, wt = np.ones((2, 4, h, w)), np.ones((6, 2, 3, 3))
+        y, saved = winograd.forward(x, wt, None, (ph, pw), 2, (h + 2 * ph - 2, w + 2 * pw - 2))
+        assert saved[5].shape == (4, 4, 4, th, tw, 2)
+        winograd.backward(saved, np.ones(y.shape), True, True, False)
+        assert seen["input_transform"] == [((4, 2 * th + 2, 2 * tw + 2, 2), (th, tw),
+                                            (4, 4, 4, th, tw, 2))]
+        assert seen["input_transform_transposed"] == [((4, 4, 4, th, tw, 2),
+                                                       (4, 2 * th + 2, 2 * tw + 2, 2))]
+        assert seen["batched_products"] == [32, 32, 32]
