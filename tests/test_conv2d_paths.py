@@ -197,8 +197,7 @@ def _cpu_threads(n):
 # (H, W, ph, pw): output (OH, OW) = (H + 2ph - 2, W + 2pw - 2): 1x1, 2x3,
 # 5x2, 2x8, 7x4, 1x2, 4x1 and 3x3: odd and even on each axis (a half-padding
 # last tile row or column), a single tile, a one-pixel-high or -wide image,
-# asymmetric padding; 3 input channels a group, more than the 4 rows of a
-# one-tile-high padded image
+# asymmetric padding
 WINOGRAD_SHAPES = [(3, 3, 0, 0), (4, 5, 0, 0), (5, 2, 1, 1), (2, 6, 1, 2), (5, 4, 2, 1),
                    (1, 4, 1, 0), (6, 1, 0, 1), (5, 3, 0, 1)]
 
@@ -209,8 +208,10 @@ WINOGRAD_SHAPES = [(3, 3, 0, 0), (4, 5, 0, 0), (5, 2, 1, 1), (2, 6, 1, 2), (5, 4
 def test_winograd_matches_the_float64_reference_at_every_tile_remainder(shape, groups, threads):
     # y, dL/dx, dL/dW and dL/db of F(2x2, 3x3) against the float64 loop
     # reference: each tile remainder (odd OH / OW), split over 3 threads
-    # (input channels 3*groups, output channels 5*groups: uneven parts, and
-    # both more than the 4 rows of a 4x4 tile)
+    # (3 input and 5 output channels a group: uneven parts; with two groups
+    # 6 input channels, more than the 4 rows of a one-tile-high padded image,
+    # and 5 or 10 output channels, more than a tile's 4 rows: a pass split
+    # over the wrong axis leaves channels out)
     h, w, ph, pw = shape
     rng = np.random.default_rng(h * 100 + w * 10 + ph + groups)
     n, c, c_out = 3, 3 * groups, 5 * groups
