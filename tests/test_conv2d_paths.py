@@ -3,6 +3,7 @@ which of x, W, b get a gradient, which columns are kept for backward, and
 how the gradients reach ``.grad`` (issue 20: mutants of conv2d.py that the
 other tests let live). Values against the float64 reference ops."""
 
+import contextlib
 import itertools
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import minialex
 from minialex import Tensor
+from minialex.functions import _threads
 from minialex.functions._kernels import im2col_cpu, paths, winograd
 from minialex.functions.conv2d import Conv2dFunction, conv2d
 from minialex.reference import conv2d as ref_conv2d, conv2d_backward as ref_conv2d_backward
@@ -174,3 +176,206 @@ def test_no_grad_keeps_no_columns():
             y = fn(Tensor(x), Tensor(w, requires_grad=True), Tensor(b))
         assert (fn.saved[5] if fn.winograd else fn.X) is None
         np.testing.assert_allclose(y.data, ref_conv2d(x, w, b, 1, 1, G), rtol=1e-10, atol=1e-10)
+
+
+# ---------------------------------------------------------------- Winograd at every tile remainder
+@contextlib.contextmanager
+def _cpu_threads(n):
+    """minialex's CPU passes on ``n`` threads, every pass split however small
+    its array (n = 3 over 2 channels etc. gives uneven and empty-free parts)."""
+    before, min_size = minialex.get_num_threads(), _threads._MIN_SIZE
+    minialex.set_num_threads(n)
+    if n > 1:
+        _threads._MIN_SIZE = 1
+    try:
+        yield
+    finally:
+        _threads._MIN_SIZE = min_size
+        minialex.set_num_threads(before)
+
+
+# (H, W, ph, pw): output (OH, OW) = (H + 2ph - 2, W + 2pw - 2): 1x1, 2x3,
+# 5x2, 2x8, 7x4, 1x2, 4x1 and 3x3: odd and even on each axis (a half-padding
+# last tile row or column), a single tile, a one-pixel-high or -wide image,
+# asymmetric padding
+WINOGRAD_SHAPES = [(3, 3, 0, 0), (4, 5, 0, 0), (5, 2, 1, 1), (2, 6, 1, 2), (5, 4, 2, 1),
+                   (1, 4, 1, 0), (6, 1, 0, 1), (5, 3, 0, 1)]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("shape", WINOGRAD_SHAPES)
+def test_winograd_matches_the_float64_reference_at_every_tile_remainder(shape, groups, threads):
+    # y, dL/dx, dL/dW and dL/db of F(2x2, 3x3) against the float64 loop
+    # reference: each tile remainder (odd OH / OW), split over 3 threads
+    # (3 input and 5 output channels a group: uneven parts; with two groups
+    # 6 input channels, more than the 4 rows of a one-tile-high padded image,
+    # and 5 or 10 output channels, more than a tile's 4 rows: a pass split
+    # over the wrong axis leaves channels out)
+    h, w, ph, pw = shape
+    rng = np.random.default_rng(h * 100 + w * 10 + ph + groups)
+    n, c, c_out = 3, 3 * groups, 5 * groups
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((c_out, c // groups, 3, 3))
+    b = rng.standard_normal(c_out)
+    oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
+    gy = rng.standard_normal((n, c_out, oh, ow))
+    X, Wt, B = (Tensor(a, requires_grad=True) for a in (x, wt, b))
+    with paths.use("conv2d", "winograd_f2x2_3x3"), _cpu_threads(threads):
+        y = conv2d(X, Wt, B, padding=(ph, pw), groups=groups)
+        assert y.creator.winograd
+        y.backward(gy)
+    np.testing.assert_allclose(y.data, ref_conv2d(x, wt, b, 1, (ph, pw), groups),
+                               rtol=1e-12, atol=1e-12)
+    for t, ref in zip((X, Wt, B), ref_conv2d_backward(gy, x, wt, 1, (ph, pw), groups)):
+        assert t.grad.shape == ref.shape
+        np.testing.assert_allclose(t.grad, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_winograd_products_run_split_over_threads_each_on_one_blas_thread():
+    # batched_products: on NumPy the 16*G products are split over minialex's
+    # threads (every product once), and each runs with BLAS on one thread
+    # (raised to 2 around the call, so a missing limit shows), restored after
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"}
+    if not blas_threads():
+        pytest.skip("NumPy here reports no BLAS library to threadpoolctl")
+    seen = []
+
+    def product(lo, hi):
+        seen.append((lo, hi, blas_threads()))
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"), _cpu_threads(3):
+        winograd.batched_products(product, 32, np.zeros(4))
+        assert blas_threads() == {2}
+    assert sorted(i for lo, hi, _ in seen for i in range(lo, hi)) == list(range(32))
+    assert len(seen) == 3 and all(t == {1} for _, _, t in seen)
+
+
+def test_winograd_products_run_in_one_call_off_numpy(monkeypatch):
+    # an array of another module (CuPy) runs every product in one call,
+    # neither split over threads nor under threadpoolctl
+    class Fake:
+        pass
+    monkeypatch.setattr(winograd, "get_array_module", lambda a: "cupy")
+    monkeypatch.setattr(winograd, "parallel", lambda *a: pytest.fail("split a non-NumPy array"))
+    monkeypatch.setattr(winograd, "_one_blas_thread",
+                        lambda: pytest.fail("threadpoolctl on a non-NumPy array"))
+    seen = []
+    winograd.batched_products(lambda lo, hi: seen.append((lo, hi)), 32, Fake())
+    assert seen == [(0, 32)]
+
+
+def test_winograd_without_threadpoolctl_runs_the_products_unlimited(monkeypatch):
+    # threadpoolctl is optional: without it the products run as they are
+    import sys
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)      # import raises ImportError
+    monkeypatch.setattr(winograd, "_controller", [])
+    with winograd._one_blas_thread() as ctx:
+        assert ctx is None
+    assert winograd._controller == [None]
+    seen = []
+    with _cpu_threads(1):
+        winograd.batched_products(lambda lo, hi: seen.append((lo, hi)), 16, np.zeros(4))
+    assert seen == [(0, 16)]
+
+
+def test_winograd_forward_keeps_the_transformed_input_by_default():
+    # winograd.forward(..., keep=True) by default: ``saved`` holds V, which
+    # one backward then uses (and never rebuilds); keep=False holds none and
+    # backward rebuilds it; both give the reference's values
+    x, w, b, gy = _case(8)
+    for kwargs, kept in (({}, True), ({"keep": False}, False)):
+        y, saved = winograd.forward(x, w, b, (1, 1), G, (H, W_IN), **kwargs)
+        assert (saved[5] is not None) == kept
+        np.testing.assert_allclose(y, ref_conv2d(x, w, b, 1, 1, G), rtol=1e-12, atol=1e-12)
+        gx, gw, gb = winograd.backward(saved, gy, True, True, True)
+        assert saved[5] is None                     # its memory went to dL/dV
+        for got, ref in zip((gx, gw, gb), ref_conv2d_backward(gy, x, w, 1, 1, G)):
+            np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(5, 6, 1, 1), (4, 5, 0, 0), (6, 7, 2, 1)])
+def test_winograd_a_nan_reaches_exactly_the_outputs_whose_windows_hold_it(shape):
+    # the transforms skip their zero coefficients (no 0 * x), so a NaN
+    # pixel spoils exactly the outputs whose 3x3 windows hold it, as in the
+    # loop reference; likewise an inf in dL/dy spoils exactly the dL/dx
+    # pixels it reaches (and all of its group's dL/dW); checked for every
+    # position of the bad number in the tiles (each row and column remainder)
+    h, w, ph, pw = shape
+    oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
+    rng = np.random.default_rng(h * 10 + w)
+    for i, j in itertools.product(range(h), range(w)):
+        x, wt = rng.standard_normal((2, 4, h, w)), rng.standard_normal((6, 2, 3, 3))
+        gy = rng.standard_normal((2, 6, oh, ow))
+        x[1, 2, i, j] = np.nan
+        with np.errstate(invalid="ignore"):
+            y, _ = winograd.forward(x, wt, None, (ph, pw), 2, (oh, ow))
+            ref = ref_conv2d(x, wt, None, 1, (ph, pw), 2)
+        np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+        assert np.isnan(ref).any() and not np.isnan(ref).all()
+        x[1, 2, i, j] = 0.5
+        gy[0, 4, min(i, oh - 1), min(j, ow - 1)] = np.inf
+        with np.errstate(invalid="ignore"):
+            _, saved = winograd.forward(x, wt, None, (ph, pw), 2, (oh, ow))
+            grads = winograd.backward(saved, gy, True, True, False)[:2]
+            refs = ref_conv2d_backward(gy, x, wt, 1, (ph, pw), 2)[:2]
+        for got, expected in zip(grads, refs):
+            np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
+        assert not np.isfinite(refs[0]).all() and np.isfinite(refs[0]).any()
+
+
+def test_winograd_combine_sums_left_to_right_for_every_coefficient_row():
+    # combine(coeffs, terms) = c0 t0 + c1 t1 + ... over the nonzero
+    # coefficients, added left to right (bit for bit the plain sum in that
+    # order), for every row of 1 to 3 coefficients from {0, +-1, +-1/2}
+    # (the entries of BT, G and AT), into ``out`` when given
+    rng = np.random.default_rng(9)
+    terms = list(rng.standard_normal((3, 5)) * [[1e8], [1], [1e-8]])
+    terms[0][0], terms[1][0], terms[2][0] = 1e16, -1e16, 1.0      # order shows: 1 or 0
+    for k in (1, 2, 3):
+        for coeffs in itertools.product((0, 1, -1, 0.5, -0.5), repeat=k):
+            nz = [(c, t) for c, t in zip(coeffs, terms) if c != 0]
+            if not nz:
+                continue
+            expected = nz[0][0] * nz[0][1]
+            for c, t in nz[1:]:
+                expected = expected + c * t
+            np.testing.assert_array_equal(winograd.combine(np.array(coeffs), terms[:k]), expected,
+                                          err_msg=str(coeffs))
+            out = np.full(5, np.nan)
+            assert winograd.combine(np.array(coeffs), terms[:k], out=out) is out
+            np.testing.assert_array_equal(out, expected, err_msg=str(coeffs))
+
+
+def test_winograd_buffers_hold_exactly_the_tiles(monkeypatch):
+    # the documented shapes of the padded image xb and its gradient gxb
+    # (C, 2th+2, 2tw+2, N), of V (4, 4, C, th, tw, N), th = ceil(OH/2),
+    # tw = ceil(OW/2), and the 16 * G products of each stack: no buffer is
+    # bigger than the tiles it holds
+    seen = {}
+
+    def spy(name, record):
+        original = getattr(winograd, name)
+
+        def recorded(*args):
+            seen.setdefault(name, []).append(record(*args))
+            return original(*args)
+        monkeypatch.setattr(winograd, name, recorded)
+    spy("input_transform", lambda xb, th, tw, V: (xb.shape, (th, tw), V.shape))
+    spy("input_transform_transposed", lambda gV, th, tw, gxb: (gV.shape, gxb.shape))
+    spy("batched_products", lambda product, count, a: count)
+    for (h, w, ph, pw), (th, tw) in (((5, 4, 2, 1), (4, 2)), ((2, 6, 1, 2), (1, 4)),
+                                     ((4, 1, 0, 1), (1, 1)), ((40, 3, 1, 0), (20, 1))):
+        seen.clear()
+        x, wt = np.ones((2, 4, h, w)), np.ones((6, 2, 3, 3))
+        y, saved = winograd.forward(x, wt, None, (ph, pw), 2, (h + 2 * ph - 2, w + 2 * pw - 2))
+        assert saved[5].shape == (4, 4, 4, th, tw, 2)
+        winograd.backward(saved, np.ones(y.shape), True, True, False)
+        assert seen["input_transform"] == [((4, 2 * th + 2, 2 * tw + 2, 2), (th, tw),
+                                            (4, 4, 4, th, tw, 2))]
+        assert seen["input_transform_transposed"] == [((4, 4, 4, th, tw, 2),
+                                                       (4, 2 * th + 2, 2 * tw + 2, 2))]
+        assert seen["batched_products"] == [32, 32, 32]
