@@ -487,7 +487,8 @@ class _RecordingNumpy:
 @pytest.mark.parametrize("width, index_type", [(32767, np.int32), (32769, np.int64)])
 def test_the_scatter_index_is_int32_while_every_index_fits(monkeypatch, width, index_type):
     # backward's flat index into the padded (N, C, Hp, Wp) gradient is int32
-    # while N*C*Hp*Wp < 2^31, else int64. Two 32768 x width maps, one window
+    # while N*C*Hp*Wp < 2^31, else int64. One image of two 32768 x width
+    # channels (N = 1, C = 2: N**C, N - C, ... all differ from N*C), one window
     # each (the whole map) with its maximum at the bottom-right corner: flat
     # indices up to 2^31 - 65537 (int32) or 2^31 + 65535 (int64: as int32 it
     # would wrap and land elsewhere). numpy.zeros maps the 4 GB of float16
@@ -496,13 +497,13 @@ def test_the_scatter_index_is_int32_while_every_index_fits(monkeypatch, width, i
     monkeypatch.setattr(pool_scatter, "get_array_module", lambda a: recording)
     h = 32768
     window = PoolWindow((h, width), (h, width), (0, 0), (1, 1))
-    argmax = np.full((2, 1, 1, 1), (h - 1) * width + width - 1, np.int32)
-    gy = np.array([3.0, 5.0], np.float16).reshape(2, 1, 1, 1)
-    gx = pool_scatter.backward(gy, argmax, window, (2, 1, h, width))
+    argmax = np.full((1, 2, 1, 1), (h - 1) * width + width - 1, np.int32)
+    gy = np.array([3.0, 5.0], np.float16).reshape(1, 2, 1, 1)
+    gx = pool_scatter.backward(gy, argmax, window, (1, 2, h, width))
     assert recording.index_types == [index_type]
-    assert gx.shape == (2, 1, h, width) and gx.dtype == np.float16
-    assert (gx[0, 0, -1, -1], gx[1, 0, -1, -1]) == (3.0, 5.0)
-    assert gx[0, 0, 0, 0] == gx[1, 0, 0, 0] == gx[1, 0, -1, -2] == 0
+    assert gx.shape == (1, 2, h, width) and gx.dtype == np.float16
+    assert (gx[0, 0, -1, -1], gx[0, 1, -1, -1]) == (3.0, 5.0)
+    assert gx[0, 0, 0, 0] == gx[0, 1, 0, 0] == gx[0, 1, -1, -2] == 0
 
 
 @pytest.mark.parametrize("path", PATHS)
