@@ -527,10 +527,11 @@ def test_a_1x1_kernel_picks_the_strided_inputs_by_hand(path, stride):
 @pytest.mark.parametrize("threads", [1, 3])
 def test_more_images_than_channels_in_one_call_or_split_across_threads(monkeypatch, path,
                                                                        threads):
-    # 5 images of 2 channels (more images than channels), pooled in one
-    # call, or split across 3 threads even though the batch is small (planes
-    # last: no output threshold; both: no minimum array size): each part
-    # pools its own images, so all of them match the loop reference
+    # 5 images of 2 channels, 4 columns wide (more images than channels or
+    # columns), pooled in one call, or split across 3 threads even though
+    # the batch is small (planes last: no output threshold; both: no
+    # minimum array size): each part pools its own images, so all of them
+    # match the loop reference
     from minialex.functions import _threads
     if threads > 1:
         monkeypatch.setattr(pool_planes_last, "SPLIT_OUTPUTS", 0)
@@ -539,7 +540,7 @@ def test_more_images_than_channels_in_one_call_or_split_across_threads(monkeypat
     minialex.set_num_threads(threads)
     try:
         rng = np.random.default_rng(5)
-        x = rng.integers(-1, 2, (5, 2, 9, 8)).astype(np.float32)
+        x = rng.integers(-1, 2, (5, 2, 6, 4)).astype(np.float32)     # N > C and N > W
         args = ((3, 3), (2, 2), (1, 1), True)
         y_ref, _ = reference_pool(x, *args)
         gy = rng.integers(1, 10, y_ref.shape).astype(np.float32)
