@@ -484,26 +484,28 @@ class _RecordingNumpy:
         return getattr(np, name)
 
 
-@pytest.mark.parametrize("width, index_type", [(32767, np.int32), (32769, np.int64)])
+@pytest.mark.parametrize("width, index_type", [(21845, np.int32), (21846, np.int64)])
 def test_the_scatter_index_is_int32_while_every_index_fits(monkeypatch, width, index_type):
     # backward's flat index into the padded (N, C, Hp, Wp) gradient is int32
-    # while N*C*Hp*Wp < 2^31, else int64. One image of two 32768 x width
-    # channels (N = 1, C = 2: N**C, N - C, ... all differ from N*C), one window
-    # each (the whole map) with its maximum at the bottom-right corner: flat
-    # indices up to 2^31 - 65537 (int32) or 2^31 + 65535 (int64: as int32 it
-    # would wrap and land elsewhere). numpy.zeros maps the 4 GB of float16
-    # lazily; only the pages written and read below are touched.
+    # while N*C*Hp*Wp < 2^31, else int64. Three images of two 16384 x width
+    # channels (N = 3, C = 2, so that N**C, N | C*Hp*Wp, ... all differ
+    # from N*C*Hp*Wp), one window each (the whole map) with its maximum at
+    # the bottom-right corner: 6 * 16384 * width = 2^31 - 32768 (int32) or
+    # 2^31 + 65536 (int64: as int32 the last indices would wrap and land
+    # elsewhere). numpy.zeros maps the 4 GB of float16 lazily; only the
+    # pages written and read below are touched.
     recording = _RecordingNumpy()
     monkeypatch.setattr(pool_scatter, "get_array_module", lambda a: recording)
-    h = 32768
+    n, c, h = 3, 2, 16384
     window = PoolWindow((h, width), (h, width), (0, 0), (1, 1))
-    argmax = np.full((1, 2, 1, 1), (h - 1) * width + width - 1, np.int32)
-    gy = np.array([3.0, 5.0], np.float16).reshape(1, 2, 1, 1)
-    gx = pool_scatter.backward(gy, argmax, window, (1, 2, h, width))
+    argmax = np.full((n, c, 1, 1), (h - 1) * width + width - 1, np.int32)
+    gy = np.arange(1, n * c + 1, dtype=np.float16).reshape(n, c, 1, 1)
+    gx = pool_scatter.backward(gy, argmax, window, (n, c, h, width))
     assert recording.index_types == [index_type]
-    assert gx.shape == (1, 2, h, width) and gx.dtype == np.float16
-    assert (gx[0, 0, -1, -1], gx[0, 1, -1, -1]) == (3.0, 5.0)
-    assert gx[0, 0, 0, 0] == gx[0, 1, 0, 0] == gx[0, 1, -1, -2] == 0
+    assert gx.shape == (n, c, h, width) and gx.dtype == np.float16
+    for b, ch in itertools.product(range(n), range(c)):
+        assert gx[b, ch, -1, -1] == gy[b, ch, 0, 0]
+        assert gx[b, ch, 0, 0] == gx[b, ch, -1, -2] == gx[b, ch, -2, -1] == 0
 
 
 @pytest.mark.parametrize("path", PATHS)
