@@ -12,7 +12,8 @@ from hypothesis import assume, given, settings, strategies as st
 import minialex
 from minialex import Tensor, nn
 from minialex.backend import cupy_available
-from minialex.functions._kernels import paths, pool_phases, pool_planes_last
+from minialex.functions._geometry import PoolWindow
+from minialex.functions._kernels import paths, pool_phases, pool_planes_last, pool_scatter
 from minialex.functions.max_pool2d import max_pool2d, pool_output_size
 
 
@@ -415,3 +416,140 @@ def test_the_size_message_gives_the_padded_size_of_each_axis():
     with pytest.raises(ValueError, match="^" + _too_large(2, 4, (5, 9), (1, 2)) + "$") as info:
         max_pool2d(Z((1, 1, 2, 4)), (5, 9), 1, (1, 2))
     assert "padded input (4, 8) (H, W = 2, 4, padding=(1, 2))" in str(info.value)
+
+
+# ---------------------------------------------------------------- array-path edge cases
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("shape", [(0, 3, 21, 21), (2, 0, 21, 21), (0, 3, 5, 5), (2, 0, 5, 5)])
+def test_each_path_pools_an_empty_batch_or_no_channels(path, shape):
+    # no images or no channels: empty results of the right shapes, on both
+    # array paths, small (5x5) and large (21x21: the phase split's) maps
+    x = np.zeros(shape, np.float32)
+    oh = (shape[2] - 3) // 2 + 1
+    with forced_path(path):
+        y, gx = pool_grad(x, np.zeros(shape[:2] + (oh, oh), np.float32), 3, 2)
+    assert y.shape == shape[:2] + (oh, oh) and gx.shape == shape and gx.dtype == np.float32
+
+
+@pytest.mark.parametrize("kernel, wp, code_type", [
+    ((2, 2), 254, np.uint8), ((2, 2), 255, np.uint16),         # last code 255, 256
+    ((4, 4), 84, np.uint8), ((4, 5), 84, np.uint16),           # 3*84 + 3 = 255, + 4 = 256
+    ((3, 6), 125, np.uint8), ((3, 7), 125, np.uint16),         # 2*125 + 5 = 255, + 6 = 256
+    ((4, 4), 21844, np.uint16), ((4, 5), 21844, np.int32),     # 3*21844 + 3 = 65535, 65536
+    ((1, 256), 256, np.uint8), ((1, 257), 257, np.uint16),     # one row: the code is j
+])
+def test_the_code_type_is_the_smallest_that_holds_the_last_code(kernel, wp, code_type):
+    # the last kernel offset (kh - 1, kw - 1) has the largest code
+    # (kh - 1)*Wp + kw - 1: uint8 up to 255, uint16 up to 65535, else int32
+    window = PoolWindow(kernel, (1, 1), (0, 0), (1, 1))
+    assert pool_scatter.code_dtype(np, window, wp) == code_type
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("width, code_type", [(254, np.uint8), (255, np.uint16),
+                                              (65534, np.uint16), (65535, np.int32)])
+def test_argmax_codes_past_uint8_and_uint16(path, width, code_type):
+    # 2x2 windows, stride 2, on a (2, width) map: the bottom-right offset
+    # (1, 1) has code 1*Wp + 1 = width + 1, the largest code; 255 is the
+    # last that fits uint8, 65535 the last for uint16. Every window's
+    # maximum is its bottom-right element, so with a code type too small
+    # the gradient would land on the top-left one.
+    x = np.zeros((1, 1, 2, width), np.float32)
+    x[0, 0, 1, 1::2] = np.arange(1, width // 2 + 1)
+    gy = np.arange(1, width // 2 + 1, dtype=np.float32).reshape(1, 1, 1, -1)
+    t = T(x, grad=True)
+    with forced_path(path):
+        y = max_pool2d(t, 2, 2)
+        y.backward(gy)
+    assert y.creator.argmax.dtype == code_type
+    np.testing.assert_array_equal(y.data, gy)
+    np.testing.assert_array_equal(t.grad, x)          # each window's gradient at (1, 2k + 1)
+
+
+class _RecordingNumpy:
+    """NumPy, except that ``add.at`` records the dtype of its index."""
+
+    def __init__(self):
+        self.index_types = []
+        recorder = self
+
+        class Add:
+            @staticmethod
+            def at(target, index, values):
+                recorder.index_types.append(index.dtype)
+                np.add.at(target, index, values)
+        self.add = Add
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+@pytest.mark.parametrize("width, index_type", [(21845, np.int32), (21846, np.int64)])
+def test_the_scatter_index_is_int32_while_every_index_fits(monkeypatch, width, index_type):
+    # backward's flat index into the padded (N, C, Hp, Wp) gradient is int32
+    # while N*C*Hp*Wp < 2^31, else int64. Three images of two 16384 x width
+    # channels (N = 3, C = 2, so that N**C, N | C*Hp*Wp, ... all differ
+    # from N*C*Hp*Wp), one window each (the whole map) with its maximum at
+    # the bottom-right corner: 6 * 16384 * width = 2^31 - 32768 (int32) or
+    # 2^31 + 65536 (int64: as int32 the last indices would wrap and land
+    # elsewhere). numpy.zeros maps the 4 GB of float16 lazily; only the
+    # pages written and read below are touched.
+    recording = _RecordingNumpy()
+    monkeypatch.setattr(pool_scatter, "get_array_module", lambda a: recording)
+    n, c, h = 3, 2, 16384
+    window = PoolWindow((h, width), (h, width), (0, 0), (1, 1))
+    argmax = np.full((n, c, 1, 1), (h - 1) * width + width - 1, np.int32)
+    gy = np.arange(1, n * c + 1, dtype=np.float16).reshape(n, c, 1, 1)
+    gx = pool_scatter.backward(gy, argmax, window, (n, c, h, width))
+    assert recording.index_types == [index_type]
+    assert gx.shape == (n, c, h, width) and gx.dtype == np.float16
+    for b, ch in itertools.product(range(n), range(c)):
+        assert gx[b, ch, -1, -1] == gy[b, ch, 0, 0]
+        assert gx[b, ch, 0, 0] == gx[b, ch, -1, -2] == gx[b, ch, -2, -1] == 0
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("stride", [1, 2, (3, 2)])
+def test_a_1x1_kernel_picks_the_strided_inputs_by_hand(path, stride):
+    # one offset per window, (0, 0): y is x[..., ::sh, ::sw], its argmax
+    # code 0, so each output's gradient lands on the input it copied
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    x = np.arange(2 * 3 * 7 * 6, dtype=np.float32).reshape(2, 3, 7, 6) - 100
+    gy = np.arange(1, x[..., ::sh, ::sw].size + 1, dtype=np.float32).reshape(
+        x[..., ::sh, ::sw].shape)
+    with forced_path(path):
+        y, gx = pool_grad(x, gy, 1, stride)
+    np.testing.assert_array_equal(y, x[..., ::sh, ::sw])
+    expected = np.zeros_like(x)
+    expected[..., ::sh, ::sw] = gy
+    np.testing.assert_array_equal(gx, expected)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("threads", [1, 3])
+def test_more_images_than_channels_in_one_call_or_split_across_threads(monkeypatch, path,
+                                                                       threads):
+    # 5 images of 2 channels, 4 columns wide (more images than channels or
+    # columns), pooled in one call, or split across 3 threads even though
+    # the batch is small (planes last: no output threshold; both: no
+    # minimum array size): each part pools its own images, so all of them
+    # match the loop reference
+    from minialex.functions import _threads
+    if threads > 1:
+        monkeypatch.setattr(pool_planes_last, "SPLIT_OUTPUTS", 0)
+        monkeypatch.setattr(_threads, "_MIN_SIZE", 0)
+    old = minialex.get_num_threads()
+    minialex.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(5)
+        x = rng.integers(-1, 2, (5, 2, 6, 4)).astype(np.float32)     # N > C and N > W
+        args = ((3, 3), (2, 2), (1, 1), True)
+        y_ref, _ = reference_pool(x, *args)
+        gy = rng.integers(1, 10, y_ref.shape).astype(np.float32)
+        _, gx_ref = reference_pool(x, *args, gy=gy)
+        with forced_path(path):
+            y, gx = pool_grad(x, gy, *args)
+    finally:
+        minialex.set_num_threads(old)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(gx, gx_ref)
