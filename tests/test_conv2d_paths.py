@@ -257,3 +257,73 @@ def test_col2im_with_wide_padding_or_an_empty_axis_is_the_adjoint_of_im2col(shap
     back = im2col_cpu.col2im(c, x.shape, kernel, stride, padding, out_hw)
     assert back.shape == x.shape
     np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- paths.py's table and rule
+# (issue 20: mutants of _kernels/paths.py)
+def test_paths_default_rule_on_numpy(monkeypatch):
+    from minialex.functions._kernels import lrn_window, pool_phases, pool_planes_last
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1))) is winograd
+    for window in (None, ((3, 3), (2, 2)), ((5, 5), (1, 1)), ((3, 2), (1, 1))):
+        assert paths.choose("conv2d", np, window=window) is im2col_cpu
+    monkeypatch.setattr(paths, "WINOGRAD_BY_DEFAULT", False)
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1))) is im2col_cpu
+    assert paths.choose("max_pool2d", np, padded_pixels=400) is pool_planes_last
+    assert paths.choose("max_pool2d", np, padded_pixels=401) is pool_phases
+    assert paths.choose("max_pool2d", np) is pool_planes_last
+    assert paths.choose("local_response_norm", np) is lrn_window
+    assert paths.choose("local_response_norm", np, padded_pixels=10**6) is lrn_window
+
+
+def test_paths_default_rule_on_another_array_module():
+    from minialex.functions._kernels import im2col_cuda, lrn_cuda, pool_cuda
+    other = types.SimpleNamespace()                          # stands in for CuPy
+    assert paths.choose("conv2d", other, window=((3, 3), (1, 1))) is im2col_cuda
+    assert paths.choose("max_pool2d", other, padded_pixels=10) is pool_cuda
+    assert paths.choose("local_response_norm", other) is lrn_cuda
+    with paths.use("conv2d", "chwn_slices"):                 # array paths run on any module
+        assert paths.choose("conv2d", other) is im2col_cpu
+
+
+def test_paths_use_nests_restores_and_checks():
+    assert paths._forced == {}
+    with paths.use("conv2d", "winograd_f2x2_3x3"):
+        assert paths.choose("conv2d", np, window=((5, 5), (2, 2))) is winograd
+        with paths.use("conv2d", "chwn_slices"):
+            assert paths.choose("conv2d", np, window=((3, 3), (1, 1))) is im2col_cpu
+        assert paths._forced == {"conv2d": "winograd_f2x2_3x3"}
+    assert paths._forced == {}
+    with pytest.raises(RuntimeError):
+        with paths.use("max_pool2d", "phases"):
+            raise RuntimeError("inside")
+    assert paths._forced == {}
+    with pytest.raises(ValueError, match=r"conv2d has no path 'fast'; its paths are "
+                                         r"\['chwn_slices', 'winograd_f2x2_3x3', 'cuda_kernels'\]"):
+        with paths.use("conv2d", "fast"):
+            pass
+    with pytest.raises(ValueError, match=r"unknown op 'pool'; the ops are \['conv2d', "
+                                         r"'local_response_norm', 'max_pool2d'\]"):
+        with paths.use("pool", "phases"):
+            pass
+    assert paths._forced == {}
+
+
+@pytest.mark.parametrize("op", sorted(paths.TABLE))
+def test_paths_a_forced_cupy_path_refuses_numpy_arrays(op):
+    with paths.use(op, "cuda_kernels"):
+        with pytest.raises(ValueError, match=f"paths: {op}'s path 'cuda_kernels' needs CuPy "
+                                             "arrays, got NumPy ones"):
+            paths.choose(op, np)
+        assert paths.choose(op, types.SimpleNamespace()).__name__.endswith("_cuda")
+
+
+def test_paths_table_and_loaded_modules():
+    assert [p.cupy_only for p in paths.TABLE["conv2d"]] == [False, False, True]
+    assert [p.cupy_only for p in paths.TABLE["max_pool2d"]] == [False, False, True]
+    assert [p.cupy_only for p in paths.TABLE["local_response_norm"]] == [False, True]
+    for op, table in paths.TABLE.items():
+        for p in table:
+            module = paths._load(p.module)
+            assert module.__name__ == "minialex.functions._kernels." + p.module
+            assert paths._load(p.module) is module
+            assert paths._path(op, p.name) is p
