@@ -5,6 +5,7 @@ other tests let live). Values against the float64 reference ops."""
 
 import contextlib
 import itertools
+import types
 
 import numpy as np
 import pytest
@@ -379,3 +380,155 @@ def test_winograd_buffers_hold_exactly_the_tiles(monkeypatch):
         assert seen["input_transform_transposed"] == [((4, 4, 4, th, tw, 2),
                                                        (4, 2 * th + 2, 2 * tw + 2, 2))]
         assert seen["batched_products"] == [32, 32, 32]
+
+
+# ---------------------------------------------------------------- im2col_cpu's helpers
+# (issue 20: mutants of _kernels/im2col_cpu.py that the whole-op tests let live)
+@pytest.mark.parametrize("shape, padding, end", [
+    ((2, 3, 4, 5), (0, 0), (0, 0)), ((2, 3, 4, 5), (1, 2), (0, 0)),
+    ((1, 2, 5, 3), (3, 1), (1, 2)), ((3, 1, 2, 2), (2, 0), (0, 1))])
+def test_to_chwn_pads_with_zeros_and_puts_the_batch_last(shape, padding, end):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32) + 5  # no zeros
+    (ph, pw), (eh, ew) = padding, end
+    got = im2col_cpu.to_chwn(x, padding, end)
+    want = np.pad(x, ((0, 0), (0, 0), (ph, ph + eh), (pw, pw + ew))).transpose(1, 2, 3, 0)
+    assert got.shape == (shape[1], shape[2] + 2 * ph + eh, shape[3] + 2 * pw + ew, shape[0])
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
+
+
+# (C, H, W, N): one block; blocks of 7 channels for C = 8 (65536 // 9000 = 7, so
+# the last block holds one channel) and of 32 for C = 70 (65536 // 2048); blocks
+# of one channel; channels split across threads (over 2^18 numbers); empty axes
+TO_NCHW_SHAPES = [(5, 1, 2, 3), (8, 30, 30, 10), (70, 16, 16, 8), (3, 90, 90, 10),
+                  (40, 30, 30, 8), (0, 2, 2, 3), (3, 2, 2, 0), (3, 2, 0, 2), (3, 0, 2, 2)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", TO_NCHW_SHAPES)
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_to_nchw_in_channel_blocks_equals_one_transpose(shape, with_bias, threads):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(shape).astype(np.float32)
+    bias = rng.standard_normal(shape[0]).astype(np.float32) if with_bias else None
+    old = minialex.get_num_threads()
+    minialex.set_num_threads(threads)
+    try:
+        got = im2col_cpu.to_nchw(a, bias)
+    finally:
+        minialex.set_num_threads(old)
+    want = a.transpose(3, 0, 1, 2) + (0 if bias is None else bias.reshape(-1, 1, 1))
+    assert got.shape == want.shape and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
+
+
+def test_spare_columns_are_reused_and_at_most_16_are_kept(monkeypatch):
+    monkeypatch.setattr(im2col_cpu, "_spare_columns", {})
+    arrays = [np.empty((k + 1, 2), dtype=np.float32) for k in range(20)]
+    for a in arrays:
+        im2col_cpu.free_columns(a)
+    im2col_cpu.free_columns(None)                        # ignored
+    assert len(im2col_cpu._spare_columns) == 16          # the oldest four went first
+    for k in range(4):
+        assert im2col_cpu.new_columns(np, arrays[k].shape, np.float32) is not arrays[k]
+    for k in range(4, 20):
+        assert im2col_cpu.new_columns(np, arrays[k].shape, np.dtype(np.float32)) is arrays[k]
+    assert im2col_cpu._spare_columns == {}
+    fresh = im2col_cpu.new_columns(np, (3, 2), np.float64)
+    assert fresh.shape == (3, 2) and fresh.dtype == np.float64
+
+
+def test_spare_numpy_columns_go_to_numpy_callers_only(monkeypatch):
+    monkeypatch.setattr(im2col_cpu, "_spare_columns", {})
+    spare = np.empty((2, 3), dtype=np.float32)
+    im2col_cpu.free_columns(spare)
+    other = types.SimpleNamespace(empty=lambda shape, dtype: ("other", shape, dtype))
+    assert im2col_cpu.new_columns(other, (2, 3), spare.dtype) == ("other", (2, 3), spare.dtype)
+    assert im2col_cpu.new_columns(np, (2, 3), spare.dtype) is spare
+
+
+@pytest.mark.parametrize("shape, padding", [((2, 3, 4, 5), (3, 0)), ((2, 3, 4, 5), (0, 3)),
+                                            ((2, 3, 4, 5), (4, 5)), ((1, 2, 0, 3), (2, 1)),
+                                            ((1, 2, 3, 0), (1, 2))])
+def test_col2im_with_wide_padding_or_an_empty_axis_is_the_adjoint_of_im2col(shape, padding):
+    # <im2col(x), c> = <x, col2im(c)>, float64; padding wider than 2, and images
+    # of height or width 0 (whose windows read only padding; conv2d takes them)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)
+    (ph, pw), kernel, stride = padding, (2, 2), (2, 1)
+    out_hw = ((shape[2] + 2 * ph - 2) // 2 + 1, (shape[3] + 2 * pw - 2) // 1 + 1)
+    cols = im2col_cpu.im2col(x, kernel, stride, padding, out_hw).copy()
+    c = rng.standard_normal(cols.shape)
+    back = im2col_cpu.col2im(c, x.shape, kernel, stride, padding, out_hw)
+    assert back.shape == x.shape
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- paths.py's table and rule
+# (issue 20: mutants of _kernels/paths.py)
+def test_paths_default_rule_on_numpy(monkeypatch):
+    from minialex.functions._kernels import lrn_window, pool_phases, pool_planes_last
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1))) is winograd
+    for window in (None, ((3, 3), (2, 2)), ((5, 5), (1, 1)), ((3, 2), (1, 1))):
+        assert paths.choose("conv2d", np, window=window) is im2col_cpu
+    monkeypatch.setattr(paths, "WINOGRAD_BY_DEFAULT", False)
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1))) is im2col_cpu
+    assert paths.choose("max_pool2d", np, padded_pixels=400) is pool_planes_last
+    assert paths.choose("max_pool2d", np, padded_pixels=401) is pool_phases
+    assert paths.choose("max_pool2d", np) is pool_planes_last
+    assert paths.choose("local_response_norm", np) is lrn_window
+    assert paths.choose("local_response_norm", np, padded_pixels=10**6) is lrn_window
+
+
+def test_paths_default_rule_on_another_array_module():
+    from minialex.functions._kernels import im2col_cuda, lrn_cuda, pool_cuda
+    other = types.SimpleNamespace()                          # stands in for CuPy
+    assert paths.choose("conv2d", other, window=((3, 3), (1, 1))) is im2col_cuda
+    assert paths.choose("max_pool2d", other, padded_pixels=10) is pool_cuda
+    assert paths.choose("local_response_norm", other) is lrn_cuda
+    with paths.use("conv2d", "chwn_slices"):                 # array paths run on any module
+        assert paths.choose("conv2d", other) is im2col_cpu
+
+
+def test_paths_use_nests_restores_and_checks():
+    assert paths._forced == {}
+    with paths.use("conv2d", "winograd_f2x2_3x3"):
+        assert paths.choose("conv2d", np, window=((5, 5), (2, 2))) is winograd
+        with paths.use("conv2d", "chwn_slices"):
+            assert paths.choose("conv2d", np, window=((3, 3), (1, 1))) is im2col_cpu
+        assert paths._forced == {"conv2d": "winograd_f2x2_3x3"}
+    assert paths._forced == {}
+    with pytest.raises(RuntimeError):
+        with paths.use("max_pool2d", "phases"):
+            raise RuntimeError("inside")
+    assert paths._forced == {}
+    with pytest.raises(ValueError, match=r"conv2d has no path 'fast'; its paths are "
+                                         r"\['chwn_slices', 'winograd_f2x2_3x3', 'cuda_kernels'\]"):
+        with paths.use("conv2d", "fast"):
+            pass
+    with pytest.raises(ValueError, match=r"unknown op 'pool'; the ops are \['conv2d', "
+                                         r"'local_response_norm', 'max_pool2d'\]"):
+        with paths.use("pool", "phases"):
+            pass
+    assert paths._forced == {}
+
+
+@pytest.mark.parametrize("op", sorted(paths.TABLE))
+def test_paths_a_forced_cupy_path_refuses_numpy_arrays(op):
+    with paths.use(op, "cuda_kernels"):
+        with pytest.raises(ValueError, match=f"paths: {op}'s path 'cuda_kernels' needs CuPy "
+                                             "arrays, got NumPy ones"):
+            paths.choose(op, np)
+        assert paths.choose(op, types.SimpleNamespace()).__name__.endswith("_cuda")
+
+
+def test_paths_table_and_loaded_modules():
+    assert [p.cupy_only for p in paths.TABLE["conv2d"]] == [False, False, True]
+    assert [p.cupy_only for p in paths.TABLE["max_pool2d"]] == [False, False, True]
+    assert [p.cupy_only for p in paths.TABLE["local_response_norm"]] == [False, True]
+    for op, table in paths.TABLE.items():
+        for p in table:
+            module = paths._load(p.module)
+            assert module.__name__ == "minialex.functions._kernels." + p.module
+            assert paths._load(p.module) is module
+            assert paths._path(op, p.name) is p

@@ -312,3 +312,81 @@ def test_cuda_matches_cpu():
         np.testing.assert_allclose(b_gpu.numpy(), b_cpu.data, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(t_gpu.grad.get(), t_cpu.grad, rtol=1e-4,
                                    atol=1e-5 * np.abs(t_cpu.grad).max())
+
+
+# ---------------------------------------------------------------- the window's kernels
+# (issue 20: mutants of _kernels/lrn_window.py and lrn_cuda.py that the whole-op tests
+# let live: the image blocks, the window extent, the padded buffer)
+def _blocks_run(module, shape, threads=1):
+    calls = []
+    old = minialex.get_num_threads()
+    minialex.set_num_threads(threads)
+    try:
+        module.over_image_blocks(lambda lo, hi: calls.append((lo, hi)), np.empty(shape, np.float32))
+    finally:
+        minialex.set_num_threads(old)
+    return sorted(calls)
+
+
+@pytest.mark.parametrize("block, shape, want", [
+    (2 * 24, (5, 2, 3, 4), [(0, 2), (2, 4), (4, 5)]),      # 2 images a block, a short last one
+    (24, (5, 2, 3, 4), [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]),
+    (23, (3, 2, 3, 4), [(0, 1), (1, 2), (2, 3)]),         # an image bigger than a block: one
+    (1 << 18, (5, 2, 3, 4), [(0, 5)]),                    # the whole batch
+    (4, (6, 1, 1, 1), [(0, 4), (4, 6)]),                  # one-number images, 4 a block
+    (48, (3, 0, 2, 2), [(0, 3)]),                         # empty images: the whole batch
+    (48, (0, 2, 3, 4), [])])                              # no images: no call
+def test_lrn_window_image_blocks_by_hand(monkeypatch, block, shape, want):
+    from minialex.functions._kernels import lrn_window
+    monkeypatch.setattr(lrn_window, "BLOCK_NUMBERS", block)
+    assert _blocks_run(lrn_window, shape) == want
+
+
+def test_lrn_window_image_blocks_split_across_threads_cover_the_batch_once(monkeypatch):
+    from minialex.functions._kernels import lrn_window
+    monkeypatch.setattr(lrn_window, "BLOCK_NUMBERS", 3 * 4096)
+    calls = _blocks_run(lrn_window, (70, 4, 32, 32), threads=2)   # 2^18 + numbers: 2 parts
+    covered = [i for lo, hi in calls for i in range(lo, hi)]
+    assert covered == list(range(70))
+    assert all(hi - lo <= 3 for lo, hi in calls) and len(calls) >= 24
+
+
+def test_lrn_cuda_runs_the_whole_batch_in_one_call():
+    from minialex.functions._kernels import lrn_cuda
+    assert _blocks_run(lrn_cuda, (5, 2, 3, 4)) == [(0, 5)]   # N = 5 > C, W: not a[0:C]
+    assert _blocks_run(lrn_cuda, (3, 7, 9, 8)) == [(0, 3)]
+
+
+@pytest.mark.parametrize("size, want", [(1, (0, 0)), (2, (1, 0)), (3, (1, 1)), (4, (2, 1)),
+                                        (5, (2, 2)), (6, (3, 2))])
+def test_window_extent_by_hand(size, want):
+    from minialex.functions._kernels import lrn_cuda, lrn_window
+    assert lrn_window.window_extent(size) == want == lrn_cuda.window_extent(size)
+
+
+@pytest.mark.parametrize("size, front, want", [
+    (1, 0, [1, 2, 3, 4]), (2, 1, [1, 3, 5, 7]), (2, 0, [3, 5, 7, 4]),
+    (3, 1, [3, 6, 9, 7]), (3, 2, [1, 3, 6, 9]), (5, 2, [6, 10, 10, 9])])
+def test_channel_window_sum_by_hand(size, front, want):
+    # channels 1, 2, 3, 4 (two images, the second times 10); channel i sums
+    # channels i - front .. i + size - 1 - front, outside ones counting 0
+    from minialex.functions._kernels import lrn_window
+    values = np.array([1.0, 2, 3, 4]).reshape(1, 4, 1, 1) * np.array([1.0, 10]).reshape(2, 1, 1, 1)
+    window = lrn_window.ChannelWindow(np, values.shape, np.float64, size, front)
+    assert window.buf.shape == (2, 4 + size - 1, 1, 1)
+    window.buf[...] = np.nan                                  # the border must be set again
+    window = lrn_window.ChannelWindow(np, values.shape, np.float64, size, front)
+    window.inner[...] = values
+    assert np.shares_memory(window.inner, window.buf)
+    out = np.empty_like(values)
+    assert window.sum(0.5, out=out) is out
+    np.testing.assert_array_equal(out[0, :, 0, 0], 0.5 * np.array(want, dtype=float))
+    np.testing.assert_array_equal(out[1, :, 0, 0], 5 * np.array(want, dtype=float))
+
+
+def test_lrn_cuda_window_sum_needs_a_contiguous_out():
+    from minialex.functions._kernels import lrn_cuda
+    window = lrn_cuda.ChannelWindow(np, (2, 3, 2, 2), np.float32, 3, 1)
+    out = np.empty((2, 3, 2, 2), np.float32).transpose(0, 1, 3, 2)
+    with pytest.raises(ValueError, match="contiguous"):
+        window.sum(0.5, out=out)
