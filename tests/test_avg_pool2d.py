@@ -22,6 +22,11 @@ CASES = [
     ((2, 4), (2, 3), (0, 2), True, True, (5, 8)),
     ((1, 3), (2, 2), (0, 1), True, False, (5, 4)),
     ((5, 5), (3, 3), (2, 2), True, False, (8, 8)),
+    # the last window ends at 5 + 2 = 7, before the input's end p + W = 8:
+    # the padded array must still hold the whole input
+    ((2, 2), (5, 5), (1, 1), False, True, (7, 7)),
+    ((2, 1), (5, 1), (1, 0), False, False, (7, 3)),
+    ((1, 2), (1, 5), (0, 1), False, False, (3, 7)),
 ]
 
 
