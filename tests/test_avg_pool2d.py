@@ -88,6 +88,8 @@ def test_the_smallest_legal_arguments_work():
 @pytest.mark.parametrize("kwargs,error,words", [
     (dict(kernel_size=0), ValueError, "kernel_size=(0, 0) and stride=(0, 0) must be >= 1"),
     (dict(kernel_size=(2, 0)), ValueError, "must be >= 1"),
+    (dict(kernel_size=(2, 0), stride=1), ValueError, "kernel_size=(2, 0) and stride=(1, 1) must"),
+    (dict(kernel_size=(0, 2), stride=(1, 2)), ValueError, "kernel_size=(0, 2) and stride=(1, 2)"),
     (dict(kernel_size=2, stride=0), ValueError, "stride=(0, 0) must be >= 1"),
     (dict(kernel_size=2, stride=(1, 0)), ValueError, "must be >= 1"),
     (dict(kernel_size=2, padding=-1), ValueError, "padding=(-1, -1) must be between 0 and half"),
@@ -120,3 +122,46 @@ def test_input_errors():
         F.avg_pool2d(Tensor(np.zeros((4, 5))), 2)
     with pytest.raises(TypeError, match="avg_pool2d needs floating-point input"):
         F.avg_pool2d(Tensor(np.zeros((1, 1, 4, 4), dtype=np.int64)), 2)
+
+
+def _reference_1d(x, k, s, p, ceil, include):
+    """PyTorch's average pooling of one row, window by window (naive)."""
+    w = len(x)
+    n = (w + 2 * p - k + ((s - 1) if ceil else 0)) // s + 1
+    if ceil and (n - 1) * s >= w + p:
+        n -= 1
+    y = []
+    for o in range(n):
+        start, end = o * s - p, min(o * s - p + k, w + p)
+        lo, hi = max(start, 0), min(end, w)
+        y.append(sum(x[lo:hi]) / ((end - start) if include else (hi - lo)))
+    return np.array(y)
+
+
+def test_every_small_window_along_each_axis_matches_the_window_by_window_reference():
+    """All kernels 1..4, strides 1..4, paddings 0..k // 2, both modes, both
+    divisors, on 1..7 columns (and the same along rows): y and dL/dx (with
+    gy = 1 the gradient of x[j] is the sum of 1/d over its windows)."""
+    for w in range(1, 8):
+        x = np.random.default_rng(w).standard_normal(w)
+        for k in range(1, min(w, 4) + 1):
+            for s in range(1, 5):
+                for p in range(0, k // 2 + 1):
+                    for ceil in (False, True):
+                        for include in (False, True):
+                            want = _reference_1d(list(x), k, s, p, ceil, include)
+                            gwant = np.array([
+                                (_reference_1d(list(np.eye(w)[j]), k, s, p, ceil, include)).sum()
+                                for j in range(w)])
+                            for axis in (2, 3):
+                                shape = [1, 1, 1, 1]
+                                shape[axis] = w
+                                win = [(v, other) if axis == 2 else (other, v)
+                                       for v, other in ((k, 1), (s, 1), (p, 0))]
+                                t = Tensor(x.reshape(shape), requires_grad=True)
+                                y = F.avg_pool2d(t, *win, ceil, include)
+                                np.testing.assert_allclose(y.data.ravel(), want, rtol=1e-12,
+                                                           err_msg=str((w, k, s, p, ceil, include)))
+                                y.backward(np.ones(y.shape))
+                                np.testing.assert_allclose(t.grad.ravel(), gwant, rtol=1e-12,
+                                                           err_msg=str((w, k, s, p, ceil, include)))
