@@ -93,3 +93,20 @@ def assert_cross_tower_transfers(log, dev0, dev1, batch=2):
     shapes = {t["tag"]: t["shape"] for t in log if t["direction"] == "forward"}
     assert shapes["conv3"] == (batch, 32, 6, 6) and shapes["fc6"] == (batch, 128)
     assert shapes["fc7"] == (batch, 256) and shapes["fc8"] == (batch, 256)
+
+
+def assert_matches_torch(ours, theirs, xs, grad_seed=1):
+    """``ours(Tensor)`` and ``theirs(torch tensor)`` give equal values and
+    input gradients (float64, 1e-12) on input ``xs`` for a random upstream
+    gradient seeded ``grad_seed``. Needs torch (the caller importorskips)."""
+    import numpy as np
+    import torch
+    from minialex import Tensor
+    x, tx = Tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
+    y, ty = ours(x), theirs(tx)
+    assert y.shape == tuple(ty.shape)
+    g = np.random.default_rng(grad_seed).standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import assert_matches_torch
 from minialex import Tensor
 from minialex import functional as F
 from minialex.functions.adaptive_avg_pool2d import bin_matrix
@@ -29,15 +30,9 @@ def test_bin_matrix_by_hand():
                                     ((3, 8), (5, 3))])
 def test_parity_with_torch_where_h_and_w_differ(hw, out):
     torch = pytest.importorskip("torch")
-    xs = np.random.default_rng(0).standard_normal((2, 3) + hw)
-    x, tx = Tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
-    y, ty = F.adaptive_avg_pool2d(x, out), torch.nn.functional.adaptive_avg_pool2d(tx, out)
-    assert y.shape == tuple(ty.shape)
-    g = np.random.default_rng(1).standard_normal(y.shape)
-    y.backward(g)
-    ty.backward(torch.tensor(g))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert_matches_torch(lambda x: F.adaptive_avg_pool2d(x, out),
+                         lambda t: torch.nn.functional.adaptive_avg_pool2d(t, out),
+                         np.random.default_rng(0).standard_normal((2, 3) + hw))
 
 
 def test_by_hand_values_and_gradient():

@@ -7,6 +7,7 @@ tests/test_toolkit_ops.py."""
 import numpy as np
 import pytest
 
+from conftest import assert_matches_torch
 from minialex import Tensor, gradcheck
 from minialex import functional as F
 
@@ -34,16 +35,9 @@ CASES = [
 def test_parity_with_torch_on_unequal_windows(k, s, p, ceil, include, hw):
     """Values and gradients equal PyTorch's F.avg_pool2d (float64)."""
     torch = pytest.importorskip("torch")
-    xs = np.random.default_rng(0).standard_normal((2, 3) + hw)
-    x, tx = Tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
-    y = F.avg_pool2d(x, k, s, p, ceil, include)
-    ty = torch.nn.functional.avg_pool2d(tx, k, s, p, ceil, include)
-    assert y.shape == tuple(ty.shape)
-    g = np.random.default_rng(1).standard_normal(y.shape)
-    y.backward(g)
-    ty.backward(torch.tensor(g))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert_matches_torch(lambda x: F.avg_pool2d(x, k, s, p, ceil, include),
+                         lambda t: torch.nn.functional.avg_pool2d(t, k, s, p, ceil, include),
+                         np.random.default_rng(0).standard_normal((2, 3) + hw))
 
 
 @pytest.mark.parametrize("k,s,p,ceil,include,hw", CASES[:5])

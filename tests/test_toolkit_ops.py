@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
+from conftest import assert_matches_torch
 from minialex import Tensor, gradcheck
 from minialex import functional as F
 
@@ -377,30 +378,18 @@ def test_elementwise_parity_with_torch(name):
                                                 (2, 3, 1, True, False), (3, 1, 0, False, True)])
 def test_avg_pool_parity_with_torch(k, s, p, ceil, include):
     torch = pytest.importorskip("torch")
-    xs = np.random.default_rng(2).standard_normal((2, 3, 8, 7))
-    x, tx = Tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
-    y = F.avg_pool2d(x, k, s, p, ceil, include)
-    ty = torch.nn.functional.avg_pool2d(tx, k, s, p, ceil, include)
-    assert y.shape == tuple(ty.shape)
-    g = np.random.default_rng(3).standard_normal(y.shape)
-    y.backward(g)
-    ty.backward(torch.tensor(g))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert_matches_torch(lambda x: F.avg_pool2d(x, k, s, p, ceil, include),
+                         lambda t: torch.nn.functional.avg_pool2d(t, k, s, p, ceil, include),
+                         np.random.default_rng(2).standard_normal((2, 3, 8, 7)), grad_seed=3)
 
 
 @pytest.mark.parametrize("hw,out", [((13, 13), (6, 6)), ((6, 6), (6, 6)), ((2, 2), (6, 6)),
                                     ((7, 5), (3, 2)), ((9, 9), (1, 1))])
 def test_adaptive_avg_pool_parity_with_torch(hw, out):
     torch = pytest.importorskip("torch")
-    xs = np.random.default_rng(4).standard_normal((2, 3) + hw)
-    x, tx = Tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
-    y, ty = F.adaptive_avg_pool2d(x, out), torch.nn.functional.adaptive_avg_pool2d(tx, out)
-    g = np.random.default_rng(5).standard_normal(y.shape)
-    y.backward(g)
-    ty.backward(torch.tensor(g))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert_matches_torch(lambda x: F.adaptive_avg_pool2d(x, out),
+                         lambda t: torch.nn.functional.adaptive_avg_pool2d(t, out),
+                         np.random.default_rng(4).standard_normal((2, 3) + hw), grad_seed=5)
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.1, 0.7])
