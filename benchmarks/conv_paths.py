@@ -1,11 +1,17 @@
-"""conv2d's CPU paths side by side: im2col (``chwn_slices``) against
-Winograd F(2x2, 3x3) (``winograd_f2x2_3x3``) and PyTorch, forward +
-backward of every 3x3 stride-1 layer (conv3-conv5), alternating in one
-process; plus each path's float32 error against the float64 loop
-reference (max |error| / max |reference|, output and both gradients).
+"""conv2d's CPU paths side by side: im2col on the whole batch
+(``chwn_slices``), im2col a cache-sized chunk of images at a time
+(``chwn_chunks``), Winograd F(2x2, 3x3) (``winograd_f2x2_3x3``, 3x3
+stride-1 layers only) and PyTorch, forward + backward of every AlexNet
+conv layer, alternating in one process; plus each path's float32 error
+against the float64 loop reference (max |error| / max |reference| over the
+output and both gradients).
 
     python benchmarks/conv_paths.py                  # small half paper, 7 repeats
     python benchmarks/conv_paths.py --repeats 15 half imagenet
+    python benchmarks/conv_paths.py --chunk-numbers 262144,524288,1048576 small
+
+``--chunk-numbers`` times ``chwn_chunks`` once per chunk size (numbers in a
+chunk's column array, ``im2col_chunks.CHUNK_NUMBERS``).
 """
 
 import os
@@ -20,59 +26,90 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import layers_conv as L  # noqa: E402
 from _timing import alternate_times_ms, blas_env_note, torch_or_none  # noqa: E402
 from minialex import Tensor  # noqa: E402
-from minialex.functions._kernels import paths  # noqa: E402
+from minialex.functions._kernels import im2col_chunks, paths  # noqa: E402
 from minialex.reference import conv as R  # noqa: E402
 
-PATHS = ("chwn_slices", "winograd_f2x2_3x3")
+PATHS = ("chwn_slices", "chwn_chunks", "winograd_f2x2_3x3")
 
 
-def forced(fn, name):
+def applies(name, k, st):
+    return name != "winograd_f2x2_3x3" or (k, st) == (3, 1)
+
+
+def forced(fn, name, chunk_numbers=None):
     def step():
-        with paths.use("conv2d", name):
-            fn()
+        old = im2col_chunks.CHUNK_NUMBERS
+        if chunk_numbers:
+            im2col_chunks.CHUNK_NUMBERS = chunk_numbers
+        try:
+            with paths.use("conv2d", name):
+                fn()
+        finally:
+            im2col_chunks.CHUNK_NUMBERS = old
     return step
 
 
-def errors(x, w, gy, p, g):
+def errors(x, w, gy, st, p, g, names, input_grad):
     """Each path's float32 relative error (y, dL/dx, dL/dW) against float64."""
     x, w, gy = x[:8].astype(np.float64), w.astype(np.float64), gy[:8].astype(np.float64)
-    ref = [R.conv2d(x, w, padding=p, groups=g)] + list(R.conv2d_backward(gy, x, w, (1, 1), (p, p), g)[:2])
+    ref = [R.conv2d(x, w, stride=st, padding=p, groups=g)]
+    ref += list(R.conv2d_backward(gy, x, w, (st, st), (p, p), g)[:2])
     out = []
-    for name in PATHS:
-        X, W = Tensor(x.astype(np.float32), requires_grad=True), Tensor(w.astype(np.float32), requires_grad=True)
+    for name in names:
+        X = Tensor(x.astype(np.float32), requires_grad=input_grad)
+        W = Tensor(w.astype(np.float32), requires_grad=True)
         with paths.use("conv2d", name):
-            y = L.conv2d(X, W, None, 1, p, g)
+            y = L.conv2d(X, W, None, st, p, g)
             y.backward(gy.astype(np.float32))
-        out.append(max(np.abs(a - r).max() / np.abs(r).max() for a, r in zip((y.data, X.grad, W.grad), ref)))
+        got = (y.data, X.grad, W.grad) if input_grad else (y.data, None, W.grad)
+        out.append(max(np.abs(a - r).max() / np.abs(r).max() for a, r in zip(got, ref) if a is not None))
     return out
 
 
 def main(argv):
-    repeats, sets, it = 7, [], iter(argv)
+    repeats, sets, chunk_numbers, it = 7, [], [None], iter(argv)
     for arg in it:
         if arg == "--repeats":
             repeats = int(next(it))
-        else:
+        elif arg == "--chunk-numbers":
+            chunk_numbers = [int(v) for v in next(it).split(",")]
+        elif arg in L.CONV_SHAPES:
             sets.append(arg)
+        else:
+            sys.exit(f"conv_paths.py: unknown argument {arg!r}; shape sets: {sorted(L.CONV_SHAPES)}")
     torch = torch_or_none(2)
     print(blas_env_note())
-    print(f"{'set':7s} {'layer':6s} {'im2col ms':>9s} {'wino ms':>8s} {'torch ms':>8s} {'wino/im2col':>11s} "
-          f"{'(min)':>6s} {'im2col/torch':>12s} {'wino/torch':>10s} {'err im2col':>10s} {'err wino':>9s}")
+    variants = [(n, c) for n in PATHS for c in (chunk_numbers if n == "chwn_chunks" else [None])]
+    names = [n if c is None else f"chunks@{c}" for n, c in variants]
+    print(f"{'set':7s} {'layer':6s} " + " ".join(f"{n[:14]:>14s}" for n in names)
+          + f" {'torch ms':>8s}   ratios to torch (min)   errors")
     rng = np.random.default_rng(0)
     for s in sets or ["small", "half", "paper"]:
         for layer, n, c, h, co, k, st, p, g in L.CONV_SHAPES[s]:
-            if (k, st) != (3, 1):
-                continue
+            oh = (h + 2 * p - k) // st + 1
             x = rng.standard_normal((n, c, h, h), dtype=np.float32)
-            w = rng.standard_normal((co, c // g, k, k), dtype=np.float32) / np.float32(np.sqrt(c // g * 9))
+            w = rng.standard_normal((co, c // g, k, k), dtype=np.float32) / np.float32(np.sqrt(c // g * k * k))
             b = rng.standard_normal(co, dtype=np.float32)
-            gy = rng.standard_normal((n, co, h, h), dtype=np.float32)
-            step = L._minialex_step(x, w, b, gy, st, p, g, True)
-            fns = [forced(step, name) for name in PATHS] + [L._torch_step(torch, x, w, b, gy, st, p, g, True)]
-            (im, im_min), (wi, wi_min), (tt, _) = alternate_times_ms(fns, 2, repeats)
-            e = errors(x, w, gy, p, g)
-            print(f"{s:7s} {layer:6s} {im:9.1f} {wi:8.1f} {tt:8.1f} {wi / im:11.2f} {wi_min / im_min:6.2f} "
-                  f"{im / tt:12.2f} {wi / tt:10.2f} {e[0]:10.1e} {e[1]:9.1e}", flush=True)
+            gy = rng.standard_normal((n, co, oh, oh), dtype=np.float32)
+            input_grad = layer != "conv1"
+            step = L._minialex_step(x, w, b, gy, st, p, g, input_grad)
+            mine = [(name, cn) for name, cn in variants if applies(name, k, st)]
+            fns = [forced(step, name, cn) for name, cn in mine]
+            fns.append(L._torch_step(torch, x, w, b, gy, st, p, g, input_grad))
+            times = alternate_times_ms(fns, 2, repeats)
+            (tt, tt_min), times = times[-1], iter(times[:-1])
+            cells, ratios = [], []
+            for name, cn in variants:
+                if applies(name, k, st):
+                    ms, ms_min = next(times)
+                    cells.append(f"{ms:14.1f}")
+                    ratios.append(f"{ms / tt:.2f} ({ms_min / tt_min:.2f})")
+                else:
+                    cells.append(f"{'-':>14s}")
+                    ratios.append("-")
+            e = errors(x, w, gy, st, p, g, [name for name, _ in dict.fromkeys(mine)], input_grad)
+            print(f"{s:7s} {layer:6s} " + " ".join(cells) + f" {tt:8.1f}   " + "  ".join(ratios)
+                  + "   " + " ".join(f"{v:.1e}" for v in e), flush=True)
 
 
 if __name__ == "__main__":

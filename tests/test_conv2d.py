@@ -436,11 +436,15 @@ def test_winograd_float32_error_against_float64_reference():
         assert wino < 1e-6 and wino < 4 * cols + 1e-7, errors
 
 
-def test_winograd_is_the_default_for_3x3_stride_1_only():
+def test_winograd_is_the_default_for_3x3_stride_1_with_128_channels_a_group_only():
     from minialex.functions._kernels import paths
-    assert paths.choose("conv2d", np, window=((3, 3), (1, 1))).__name__.endswith("winograd")
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)),
+                        group_channels=128).__name__.endswith("winograd")
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)),
+                        group_channels=127).__name__.endswith("im2col_chunks")
     for window in (((3, 3), (2, 2)), ((5, 5), (1, 1)), ((3, 2), (1, 1)), None):
-        assert paths.choose("conv2d", np, window=window).__name__.endswith("im2col_cpu")
+        assert not paths.choose("conv2d", np, window=window,
+                                group_channels=384).__name__.endswith("winograd")
 
 
 def test_winograd_backward_twice_with_retain_graph():

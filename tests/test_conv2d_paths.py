@@ -13,11 +13,11 @@ import pytest
 import minialex
 from minialex import Tensor
 from minialex.functions import _threads
-from minialex.functions._kernels import im2col_cpu, paths, winograd
+from minialex.functions._kernels import im2col_chunks, im2col_cpu, paths, winograd
 from minialex.functions.conv2d import Conv2dFunction, conv2d
 from minialex.reference import conv2d as ref_conv2d, conv2d_backward as ref_conv2d_backward
 
-PATHS = ("chwn_slices", "winograd_f2x2_3x3")
+PATHS = ("chwn_slices", "winograd_f2x2_3x3", "chwn_chunks")
 
 # which inputs require a gradient: (x, W, b), b None = no bias; at least one
 # of them does (else there is no graph to run backward through)
@@ -175,7 +175,14 @@ def test_no_grad_keeps_no_columns():
         with paths.use("conv2d", path), minialex.no_grad():
             fn = Conv2dFunction((1, 1), (1, 1), G)
             y = fn(Tensor(x), Tensor(w, requires_grad=True), Tensor(b))
-        assert (fn.saved[5] if fn.winograd else fn.X) is None
+        if fn.winograd:
+            assert fn.saved[5] is None
+        elif fn.delegated:                       # chunks: only x and the weights
+            assert [type(v) for v in fn.saved] == [np.ndarray, np.ndarray, tuple, tuple, tuple,
+                                                   int, tuple]
+            assert fn.saved[1].size == w.size
+        else:
+            assert fn.X is None
         np.testing.assert_allclose(y.data, ref_conv2d(x, w, b, 1, 1, G), rtol=1e-10, atol=1e-10)
 
 
@@ -289,7 +296,7 @@ def test_winograd_forward_keeps_the_transformed_input_by_default():
     # backward rebuilds it; both give the reference's values
     x, w, b, gy = _case(8)
     for kwargs, kept in (({}, True), ({"keep": False}, False)):
-        y, saved = winograd.forward(x, w, b, (1, 1), G, (H, W_IN), **kwargs)
+        y, saved = winograd.forward(x, w, b, (1, 1), (1, 1), G, (H, W_IN), **kwargs)
         assert (saved[5] is not None) == kept
         np.testing.assert_allclose(y, ref_conv2d(x, w, b, 1, 1, G), rtol=1e-12, atol=1e-12)
         gx, gw, gb = winograd.backward(saved, gy, True, True, True)
@@ -313,14 +320,14 @@ def test_winograd_a_nan_reaches_exactly_the_outputs_whose_windows_hold_it(shape)
         gy = rng.standard_normal((2, 6, oh, ow))
         x[1, 2, i, j] = np.nan
         with np.errstate(invalid="ignore"):
-            y, _ = winograd.forward(x, wt, None, (ph, pw), 2, (oh, ow))
+            y, _ = winograd.forward(x, wt, None, (1, 1), (ph, pw), 2, (oh, ow))
             ref = ref_conv2d(x, wt, None, 1, (ph, pw), 2)
         np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
         assert np.isnan(ref).any() and not np.isnan(ref).all()
         x[1, 2, i, j] = 0.5
         gy[0, 4, min(i, oh - 1), min(j, ow - 1)] = np.inf
         with np.errstate(invalid="ignore"):
-            _, saved = winograd.forward(x, wt, None, (ph, pw), 2, (oh, ow))
+            _, saved = winograd.forward(x, wt, None, (1, 1), (ph, pw), 2, (oh, ow))
             grads = winograd.backward(saved, gy, True, True, False)[:2]
             refs = ref_conv2d_backward(gy, x, wt, 1, (ph, pw), 2)[:2]
         for got, expected in zip(grads, refs):
@@ -372,7 +379,7 @@ def test_winograd_buffers_hold_exactly_the_tiles(monkeypatch):
                                      ((4, 1, 0, 1), (1, 1)), ((40, 3, 1, 0), (20, 1))):
         seen.clear()
         x, wt = np.ones((2, 4, h, w)), np.ones((6, 2, 3, 3))
-        y, saved = winograd.forward(x, wt, None, (ph, pw), 2, (h + 2 * ph - 2, w + 2 * pw - 2))
+        y, saved = winograd.forward(x, wt, None, (1, 1), (ph, pw), 2, (h + 2 * ph - 2, w + 2 * pw - 2))
         assert saved[5].shape == (4, 4, 4, th, tw, 2)
         winograd.backward(saved, np.ones(y.shape), True, True, False)
         assert seen["input_transform"] == [((4, 2 * th + 2, 2 * tw + 2, 2), (th, tw),
@@ -468,11 +475,22 @@ def test_col2im_with_wide_padding_or_an_empty_axis_is_the_adjoint_of_im2col(shap
 # (issue 20: mutants of _kernels/paths.py)
 def test_paths_default_rule_on_numpy(monkeypatch):
     from minialex.functions._kernels import lrn_window, pool_phases, pool_planes_last
-    assert paths.choose("conv2d", np, window=((3, 3), (1, 1))) is winograd
-    for window in (None, ((3, 3), (2, 2)), ((5, 5), (1, 1)), ((3, 2), (1, 1))):
-        assert paths.choose("conv2d", np, window=window) is im2col_cpu
+    # 3x3 stride 1: Winograd from 128 input channels a group, else chunks;
+    # other stride-1 windows: chunks; any stride over 1 (either axis), or
+    # no window given: the whole-batch im2col
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=128) is winograd
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=500) is winograd
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=127) is im2col_chunks
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1))) is im2col_chunks
+    for window in (((5, 5), (1, 1)), ((3, 2), (1, 1)), ((1, 1), (1, 1)), ((11, 11), [1, 1])):
+        assert paths.choose("conv2d", np, window=window, group_channels=256) is im2col_chunks
+    for window in (None, ((3, 3), (2, 2)), ((11, 11), (4, 4)), ((5, 5), (1, 2)), ((5, 5), (2, 1))):
+        assert paths.choose("conv2d", np, window=window, group_channels=256) is im2col_cpu
     monkeypatch.setattr(paths, "WINOGRAD_BY_DEFAULT", False)
-    assert paths.choose("conv2d", np, window=((3, 3), (1, 1))) is im2col_cpu
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=256) is im2col_chunks
+    monkeypatch.setattr(paths, "WINOGRAD_BY_DEFAULT", True)
+    monkeypatch.setattr(paths, "WINOGRAD_MIN_GROUP_CHANNELS", 64)
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=64) is winograd
     assert paths.choose("max_pool2d", np, padded_pixels=400) is pool_planes_last
     assert paths.choose("max_pool2d", np, padded_pixels=401) is pool_phases
     assert paths.choose("max_pool2d", np) is pool_planes_last
@@ -503,7 +521,7 @@ def test_paths_use_nests_restores_and_checks():
             raise RuntimeError("inside")
     assert paths._forced == {}
     with pytest.raises(ValueError, match=r"conv2d has no path 'fast'; its paths are "
-                                         r"\['chwn_slices', 'winograd_f2x2_3x3', 'cuda_kernels'\]"):
+                                         r"\['chwn_slices', 'winograd_f2x2_3x3', 'chwn_chunks', 'cuda_kernels'\]"):
         with paths.use("conv2d", "fast"):
             pass
     with pytest.raises(ValueError, match=r"unknown op 'pool'; the ops are \['conv2d', "
@@ -523,7 +541,7 @@ def test_paths_a_forced_cupy_path_refuses_numpy_arrays(op):
 
 
 def test_paths_table_and_loaded_modules():
-    assert [p.cupy_only for p in paths.TABLE["conv2d"]] == [False, False, True]
+    assert [p.cupy_only for p in paths.TABLE["conv2d"]] == [False, False, False, True]
     assert [p.cupy_only for p in paths.TABLE["max_pool2d"]] == [False, False, True]
     assert [p.cupy_only for p in paths.TABLE["local_response_norm"]] == [False, True]
     for op, table in paths.TABLE.items():

@@ -288,3 +288,42 @@ def _split_in_child():
     calls = []
     _threads.parallel(lambda lo, hi: calls.append((lo, hi)), 10, np.empty(1 << 19, dtype=np.uint8))
     return sorted(calls)
+
+
+def test_a_parallel_inside_a_part_runs_in_one_call_and_returns(restore_threads):
+    """conv2d's chunks call the same split copies from inside a part: a
+    nested parallel runs in its part's thread (submitted to the pool it
+    runs in, it would wait forever), the mark ends with the part, and a
+    part's error still clears it."""
+    import threading
+    minialex.set_num_threads(2)
+    big = np.empty(1 << 19, dtype=np.uint8)
+    inner = []
+
+    def part(lo, hi):
+        mine = threading.get_ident()
+        _threads.parallel(lambda a, b: inner.append((lo, a, b, threading.get_ident() == mine)),
+                          6, big)
+    finished = []
+    runner = threading.Thread(target=lambda: finished.append(_threads.parallel(part, 2, big)),
+                              daemon=True)
+    runner.start()
+    runner.join(30)
+    assert finished == [None], "a nested parallel deadlocked"
+    assert sorted(inner) == [(0, 0, 6, True), (1, 0, 6, True)]
+    assert not getattr(_threads._inside, "split", False)
+    calls = _record(10, 1 << 19, 2)                  # and the next split splits again
+    assert [(lo, hi) for lo, hi, _ in calls] == [(0, 5), (5, 10)]
+
+    import time
+    late = []
+
+    def failing(lo, hi):            # the caller's part fails at once, the other finishes later
+        if lo == 0:
+            raise KeyError("inside")
+        time.sleep(0.2)
+        late.append(lo)
+    with pytest.raises(KeyError, match="inside"):
+        _threads.parallel(failing, 2, big)
+    assert late == [1], "parallel returned while a part was still running"
+    assert _record(4, 1 << 19, 2) == [(0, 2, True), (2, 4, False)]

@@ -14,7 +14,8 @@ already).
 """
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy
 
@@ -75,19 +76,40 @@ def get_num_threads():
 def parallel(work, parts, a):
     """Run ``work(lo, hi)`` on ranges that together cover ``range(parts)``:
     split across the threads for big NumPy arrays ``a``, else in one call.
-    ``work`` must write disjoint memory for disjoint ranges."""
+    ``work`` must write disjoint memory for disjoint ranges. A ``parallel``
+    called from inside another one's ``work`` runs in one call (its thread
+    is already one of the split: e.g. conv2d's chunks of images, each
+    running the same copies a whole batch would split)."""
     global _pool
     n = min(_threads, parts)
-    if n < 2 or get_array_module(a) is not numpy or a.size < _MIN_SIZE:
+    if (n < 2 or get_array_module(a) is not numpy or a.size < _MIN_SIZE
+            or getattr(_inside, "split", False)):
         work(0, parts)
         return
     if _pool is None:
         _pool = ThreadPoolExecutor(_threads - 1, thread_name_prefix="minialex")
     bounds = [parts * t // n for t in range(n + 1)]
-    jobs = [_pool.submit(work, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-    work(bounds[0], bounds[1])          # this thread does the first part
+    jobs = [_pool.submit(_marked, work, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    try:
+        _marked(work, bounds[0], bounds[1])     # this thread does the first part
+    finally:
+        wait(jobs)                              # no part still writes once this returns
     for job in jobs:
         job.result()
+
+
+_inside = threading.local()          # .split: this thread runs one part of a split
+
+
+def _marked(work, lo, hi):
+    """``work(lo, hi)`` with this thread marked as inside a split, so that a
+    nested :func:`parallel` does not wait on the pool it is running in
+    (with every pool thread waiting, that would never return)."""
+    _inside.split = True
+    try:
+        work(lo, hi)
+    finally:
+        _inside.split = False
 
 
 def _forget_pool():

@@ -64,9 +64,10 @@ class Conv2dFunction(Function):
     (conv1's input is the image, so its col2im never runs), and dL/dX is
     written over X's memory once dL/dW is done.
 
-    3x3 stride-1 windows may instead run Winograd's F(2x2, 3x3) (the path
-    table decides; forward, backward and their derivation in
-    :mod:`minialex.functions._kernels.winograd`).
+    3x3 stride-1 windows may instead run Winograd's F(2x2, 3x3), and any
+    window the same products a chunk of images at a time (the path table
+    decides; forward, backward and their derivation in
+    :mod:`minialex.functions._kernels.winograd` and ``.im2col_chunks``).
     """
 
     returns_new_arrays = True    # gx, gW, gb are fresh arrays: weights take them as .grad
@@ -79,10 +80,12 @@ class Conv2dFunction(Function):
         (sh, sw), (ph, pw) = self.stride, self.padding
         out_hw = output_size(H, kh, sh, ph), output_size(W_in, kw, sw, pw)
         xp, G = self.device.xp, self.groups
-        kern = paths.choose("conv2d", xp, window=((kh, kw), self.stride))
-        self.winograd = getattr(kern, "applies", lambda *a: False)((kh, kw), self.stride)
-        if self.winograd:       # F(2x2, 3x3): its own forward and backward (winograd.py)
-            y, self.saved = kern.forward(x, W, b, self.padding, G, out_hw,
+        kern = paths.choose("conv2d", xp, window=((kh, kw), self.stride),
+                            group_channels=x.shape[1] // G)
+        self.delegated = getattr(kern, "applies", lambda *a: False)((kh, kw), self.stride)
+        self.winograd = self.delegated and kern.__name__.endswith(".winograd")
+        if self.delegated:      # a path with its own passes: Winograd, or im2col in chunks
+            y, self.saved = kern.forward(x, W, b, self.stride, self.padding, G, out_hw,
                                          keep=any(self.needs_input_grad[:2]))
             self.kern, self.w_shape = kern, W.shape
             return y
@@ -99,7 +102,7 @@ class Conv2dFunction(Function):
         """dL/db = sum of gy; per group dL/dW_g = gY_g @ X_g^T and
         dL/dx = col2im(W_g^T @ gY_g) (derived in the class docstring)."""
         xp, G, kern, needs = self.device.xp, self.groups, self.kern, self.needs_input_grad
-        if self.winograd:       # the transposed transforms (derived in winograd.py)
+        if self.delegated:      # that path's backward (derived in its module)
             gx, gW, gb = kern.backward(self.saved, gy, needs[0], needs[1],
                                        len(needs) == 3 and needs[2])
             return (gx, gW, gb) if len(needs) == 3 else (gx, gW)

@@ -6,6 +6,8 @@ path runs when.
 
 - :mod:`.paths`: the path table, ``paths.choose`` and ``paths.use``.
 - :mod:`.im2col_cpu`: conv2d's im2col/col2im on an image-last layout.
+- :mod:`.im2col_chunks`: the same im2col convolution a chunk of images at a
+  time, each thread its own chunks (stride-1 windows on NumPy).
 - :mod:`.winograd`: conv2d's 3x3 stride-1 windows by Winograd F(2x2, 3x3).
 - :mod:`.pool_phases`, :mod:`.pool_planes_last`: max-pooling's two CPU
   forward paths; :mod:`.pool_scatter`: its backward (one scatter-add).

@@ -13,8 +13,11 @@ minialex picks a path. Tests and benchmarks force a path with
 ============== ============= ====== =========================================
 op             path          arrays chosen by default when
 ============== ============= ====== =========================================
-conv2d         winograd_f... any    NumPy, 3x3 kernel, stride 1 (see below)
-conv2d         chwn_slices   any    NumPy arrays, other windows
+conv2d         winograd_f... any    NumPy, 3x3 kernel, stride 1, at least
+                                    128 input channels a group (see below)
+conv2d         chwn_chunks   any    NumPy, other stride-1 windows
+conv2d         chwn_slices   any    NumPy, strides over 1 (e.g. the
+                                    ImageNet net's 11x11/4 conv1)
 conv2d         cuda_kernels  CuPy   CuPy arrays
 max_pool2d     phases        any    NumPy, padded map over 400 pixels
 max_pool2d     planes_last   any    NumPy, padded map up to 400 pixels
@@ -51,7 +54,7 @@ class Path:
 
 TABLE = {
     "conv2d": (Path("chwn_slices", "im2col_cpu"), Path("winograd_f2x2_3x3", "winograd"),
-               Path("cuda_kernels", "im2col_cuda", True)),
+               Path("chwn_chunks", "im2col_chunks"), Path("cuda_kernels", "im2col_cuda", True)),
     "max_pool2d": (Path("phases", "pool_phases"), Path("planes_last", "pool_planes_last"),
                    Path("cuda_kernels", "pool_cuda", True)),
     "local_response_norm": (Path("window_slices", "lrn_window"),
@@ -65,13 +68,25 @@ TABLE = {
 # 28x28 (commit f0858c3), hence the limit between 13x13 (225) and 27x27.
 PLANES_LAST_MAX_PIXELS = 400
 
-# conv2d's Winograd path (F(2x2, 3x3), winograd.py) for 3x3 stride-1
-# windows on NumPy. Measured fwd+bwd against the im2col path on conv3-conv5
-# of the CIFAR presets at batch 128 (benchmarks/conv_paths.py --repeats 5,
-# one process, alternating, an idle 2-core AVX-512 EPYC, 2026-12-01):
-# 0.97-1.11x im2col's time on the small preset, 0.81-0.92x on half,
-# 0.42-0.64x on paper (still 1.2-3.7x PyTorch's); float32 error at im2col's.
+# conv2d's default paths on NumPy, measured fwd+bwd on every AlexNet conv
+# layer (CIFAR presets at batch 128, ImageNet at 32) with
+# benchmarks/conv_paths.py --repeats 7, one process, alternating, an idle
+# 2-core AVX-512 Xeon (OpenBLAS SkylakeX kernels), 2026-12-02; times as
+# im2col whole batch / in chunks / Winograd, ms:
+# - stride-1 5x5 (conv1, conv2): chunks 11-32% faster than the whole batch
+#   (small conv2 37.7 / 31.1, half conv2 83.4 / 61.7, paper conv1 52.1 / 35.5);
+# - 3x3 stride 1 with C/G < 128 (small conv3-5, half conv4-5): chunks
+#   5-7% faster than the whole batch on small and within 6% on half, and
+#   Winograd 25-40% slower than chunks on small;
+# - 3x3 stride 1 with C/G >= 128 (half conv3, paper and ImageNet conv3-5):
+#   Winograd 2-22% faster than either im2col path (paper conv3 107.0 /
+#   109.1 / 84.8);
+# - the ImageNet conv1 (11x11, stride 4): chunks 1.56x slower (114.8 / 179.2):
+#   chunks of two images of strided copies.
+# On the EPYC of 2026-12-01 Winograd had also been faster than im2col on
+# half (0.81-0.92x) but not on small (0.97-1.11x).
 WINOGRAD_BY_DEFAULT = True
+WINOGRAD_MIN_GROUP_CHANNELS = 128
 
 _forced = {}                 # op -> path name, while a ``use`` block runs
 
@@ -84,13 +99,16 @@ def _path(op, name):
                      f"{[p.name for p in TABLE[op]]}")
 
 
-def _default(op, xp, padded_pixels, window):
+def _default(op, xp, padded_pixels, window, group_channels):
     if xp is not numpy:
         return "cuda_kernels"
     if op == "conv2d":
-        if WINOGRAD_BY_DEFAULT and window is not None and window == ((3, 3), (1, 1)):
+        if window is None or tuple(window[1]) != (1, 1):
+            return "chwn_slices"
+        if (WINOGRAD_BY_DEFAULT and tuple(window[0]) == (3, 3)
+                and group_channels >= WINOGRAD_MIN_GROUP_CHANNELS):
             return "winograd_f2x2_3x3"
-        return "chwn_slices"
+        return "chwn_chunks"
     if op == "local_response_norm":
         return "window_slices"
     if padded_pixels <= PLANES_LAST_MAX_PIXELS:
@@ -98,13 +116,13 @@ def _default(op, xp, padded_pixels, window):
     return "phases"
 
 
-def choose(op, xp, padded_pixels=0, window=None):
+def choose(op, xp, padded_pixels=0, window=None, group_channels=0):
     """The module implementing ``op`` for arrays of module ``xp``: the
     forced path inside a :func:`use` block, else the table's rule
     (``padded_pixels``, Hp*Wp, matters only to max_pool2d; ``window``,
-    ``((kh, kw), (sh, sw))``, only to conv2d). Raises ValueError if a
-    forced CuPy-only path meets NumPy arrays."""
-    name = _forced.get(op) or _default(op, xp, padded_pixels, window)
+    ``((kh, kw), (sh, sw))``, and ``group_channels``, C_in/groups, only to
+    conv2d). Raises ValueError if a forced CuPy-only path meets NumPy arrays."""
+    name = _forced.get(op) or _default(op, xp, padded_pixels, window, group_channels)
     path = _path(op, name)
     if path.cupy_only and xp is numpy:
         raise ValueError(f"paths: {op}'s path {name!r} needs CuPy arrays, got NumPy ones; "

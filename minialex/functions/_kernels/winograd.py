@@ -234,10 +234,11 @@ def _transformed_input(x, padding, out_hw):
     return V
 
 
-def forward(x, W, b, padding, groups, out_hw, keep=True):
+def forward(x, W, b, stride, padding, groups, out_hw, keep=True):
     """y = conv(x, W) + b for a 3x3 kernel, stride 1, by F(2x2, 3x3).
 
-    x (N, C, H, W), W (C_out, C/G, 3, 3), b (C_out,) or None; returns
+    x (N, C, H, W), W (C_out, C/G, 3, 3), b (C_out,) or None, ``stride``
+    (1, 1) (the caller checked :func:`applies`); returns
     (y (N, C_out, OH, OW), saved) where ``saved`` is what :func:`backward`
     needs (x, the transformed kernel U and, if ``keep``, the transformed
     input V; a backward pass uses V's memory, a second one rebuilds it)."""
