@@ -192,7 +192,7 @@ def run_module(path, entry, timeout, cov_map, workers=None):
     cfg.write_text(
         "[cosmic-ray]\n"
         f'module-path = "{path}"\n'
-        f"timeout = {float(timeout)}\n"
+        f"timeout = {float(entry.get('timeout', timeout))}\n"
         "excluded-modules = []\n"
         f'test-command = "{command}"\n'
         f"\n[cosmic-ray.distributor]\n{dist}")
@@ -358,7 +358,7 @@ def main():
     ap.add_argument("targets", nargs="*", help="group names, 'all', or module paths/globs")
     ap.add_argument("--report", action="store_true", help="only rewrite mutation/results.md")
     ap.add_argument("--timeout", type=float, default=600.0,
-                    help="seconds before a mutant's test run counts as killed (timeout)")
+                    help="seconds before a mutant's test run counts as killed (timeout); a module's `timeout` in modules.toml overrides it")
     ap.add_argument("--jobs", type=int, default=2,
                     help="mutants tested at once, each in its own worktree (1: in this checkout)")
     ap.add_argument("--survivors", metavar="GLOB",
