@@ -42,6 +42,7 @@ import argparse
 import fnmatch
 import glob
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -49,6 +50,9 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mutation_report import load_verdicts, mutated_line, report, verdict_of  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MUT = REPO / "mutation"
@@ -216,119 +220,6 @@ def run_module(path, entry, timeout, cov_map, workers=None):
     print(f"{path}: {took:.0f} s", flush=True)
 
 
-def mutated_line(diff):
-    """The mutant's new line (stripped), or "(removed) <old line> before
-    <the next line>" for a mutant that only deletes one (a decorator, say)."""
-    lines = (diff or "").splitlines()
-    for line in lines:
-        if line.startswith("+") and not line.startswith("+++"):
-            return line[1:].strip()
-    removed, after = [], ""
-    for i, line in enumerate(lines):
-        if line.startswith("-") and not line.startswith("---") and line[1:].strip():
-            removed.append(line[1:].strip())
-            nxt = lines[i + 1] if i + 1 < len(lines) else ""
-            after = nxt[1:].strip() if nxt.startswith(" ") else after
-    if removed:
-        return f"(removed) {removed[-1]} before {after}"
-    return ""
-
-
-def load_verdicts():
-    """Every verdict: mutation/verdicts.toml and mutation/verdicts/*.toml (one
-    file per module, so that reviews of different modules merge cleanly)."""
-    files = [MUT / "verdicts.toml", *sorted((MUT / "verdicts").glob("*.toml"))]
-    out = {}
-    for f in files:
-        if f.exists():
-            out.update(tomllib.loads(f.read_text()).get("verdict", {}))
-    return out
-
-
-def report():
-    from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
-
-    verdicts = load_verdicts()
-    groups, entries = load_modules()
-    first_file = MUT / "first_runs.toml"
-    first = tomllib.loads(first_file.read_text())["first"] if first_file.exists() else {}
-    new_first = []
-    rows, survivors, totals = [], [], dict(n=0, k=0, s=0, eq=0, pending=0, t=0, later=0, gpu=0)
-    for db in sorted(WORK.glob("*.sqlite")):
-        with use_db(str(db), WorkDB.Mode.open) as wdb:
-            items = {w.job_id: w for w in wdb.work_items}
-            done = wdb.completed_work_items
-        path = db.stem.replace(".", "/") + ".py"
-        n, k, s, eq, later, gpu = len(items), 0, 0, 0, 0, 0
-        for item, res in done:
-            m = item.mutations[0]
-            if res.worker_outcome in (WorkerOutcome.NORMAL,) and res.test_outcome == TestOutcome.SURVIVED:
-                key = f"{m.module_path}:{m.start_pos[0]} {m.operator_name}"
-                text = f"{m.module_path}: {mutated_line(res.diff)}"
-                v = (verdicts.get(text) or verdicts.get(key)
-                     or verdicts.get(f"{m.module_path}:{m.start_pos[0]} *", "UNEXPLAINED"))
-                if v.startswith("equivalent"):
-                    eq += 1
-                elif v.startswith("gpu-only"):
-                    gpu += 1
-                else:
-                    s += 1
-                    later += v.startswith("killed by")
-                survivors.append((key, mutated_line(res.diff), v))
-            else:
-                k += 1          # failing tests, timeout or a mutant that cannot import
-        pending = n - len(done)
-        t_file = WORK / f"{db.stem}.time"
-        took = sum(int(x) for x in t_file.read_text().split()) if t_file.exists() else 0
-        rate = 100.0 * k / (k + s) if k + s else float("nan")
-        after = 100.0 * (k + later) / (k + s) if k + s else float("nan")
-        if path not in first and pending == 0:
-            first[path] = dict(mutants=n, killed=k, survived=s + eq)
-            new_first.append(f'"{path}" = {{ mutants = {n}, killed = {k}, survived = {s + eq}, '
-                             f'run = "{time.strftime("%Y-%m-%d")}" }}')
-        f0 = first.get(path)
-        before = (100.0 * f0["killed"] / max(f0["killed"] + f0["survived"] - eq - gpu, 1)
-                  if f0 else float("nan"))
-        rows.append(f"| {path} | {n} | {k} | {s} | {eq} | {gpu} | {pending} | {before:.1f}% "
-                    f"| {rate:.1f}% | {after:.1f}% | {took} |")
-        totals["gpu"] += gpu
-        totals.update(n=totals["n"] + n, k=totals["k"] + k, s=totals["s"] + s,
-                      eq=totals["eq"] + eq, pending=totals["pending"] + pending,
-                      t=totals["t"] + took, later=totals["later"] + later)
-    if new_first:
-        with open(first_file, "a") as fh:
-            fh.write("\n".join(new_first) + "\n")
-    T = totals
-    rate = 100.0 * T["k"] / (T["k"] + T["s"]) if T["k"] + T["s"] else float("nan")
-    after = 100.0 * (T["k"] + T["later"]) / (T["k"] + T["s"]) if T["k"] + T["s"] else float("nan")
-    out = ["# Mutation testing results", "",
-           "Written by `scripts/mutation.sh` (cosmic-ray; see mutation/modules.toml for the",
-           "tests each module runs against, mutation/verdicts*.toml for the verdicts).",
-           "Kill rate = killed / (mutants run - equivalent), as the latest session ran;",
-           "\"first run\" is the module's first complete run (mutation/first_runs.toml),",
-           "before the tests its survivors prompted, less the equivalents judged since;",
-           "\"after\" also counts the survivors a test written since kills (verdict",
-           "\"killed by\"; a rerun shows them killed). Time: seconds of wall clock of the",
-           "latest session, under `nice -n 10` on the shared 2-core machine. GPU-only:",
-           "survivors in code that only runs under CuPy (verdict \"gpu-only\": no CPU test",
-           "can reach it; tests/test_gpu.py runs it on a GPU), left out of the rates.", "",
-           "| module | mutants | killed | survived | equivalent | GPU-only | not run | first run "
-           "| kill rate | after | time s |",
-           "|---|---|---|---|---|---|---|---|---|---|---|", *rows,
-           f"| **total** | {T['n']} | {T['k']} | {T['s']} | {T['eq']} | {T['gpu']} | {T['pending']} | "
-           f"| {rate:.1f}% | {after:.1f}% | {T['t']} |", "",
-           *(["## Notes on the runs", "", (MUT / "notes.md").read_text().strip(), ""]
-             if (MUT / "notes.md").exists() else []),
-           "## Surviving mutants", "",
-           "| where | mutated line | verdict |", "|---|---|---|"]
-    for key, line, v in sorted(survivors):
-        line = line.replace("|", "\\|")
-        out.append(f"| {key} | `{line}` | {v} |")
-    (MUT / "results.md").write_text("\n".join(out) + "\n")
-    print(f"wrote {MUT / 'results.md'}: {T['k']} killed, {T['s']} survived, {T['eq']} equivalent")
-
-
 def survivors(pattern):
     """Print the diff of every unexplained survivor of the modules matching
     ``pattern`` (a glob of module paths), for the review."""
@@ -351,6 +242,16 @@ def survivors(pattern):
                         or verdicts.get(f"{m.module_path}:{m.start_pos[0]} *")):
                     continue
                 print(f"### {key}\nkey: {text}\n{res.diff}")
+    # modules whose database is not on this machine: their kept run (no diff)
+    have = {db.stem.replace(".", "/") + ".py" for db in WORK.glob("*.sqlite")}
+    runs = json.loads((MUT / "runs.json").read_text()) if (MUT / "runs.json").exists() else {}
+    for path, r in sorted(runs.items()):
+        if path in have or not fnmatch.fnmatch(path, pattern):
+            continue
+        for key, line in r["survived"]:
+            if verdict_of(verdicts, path, key, line) == "UNEXPLAINED":
+                print(f"### {key} (kept run of {r['run']}; rerun the module for the diff)\n"
+                      f"key: {path}: {line}\n")
 
 
 def main():
