@@ -60,6 +60,17 @@ def test_by_hand_training_and_running_statistics():
     np.testing.assert_allclose(x.grad, [[0.5 * (6 - 3 - (-1) * (-3))], [0.5 * (0 - 3 - 1 * (-3))]])
 
 
+def test_the_default_momentum_is_one_tenth():
+    """Without momentum the running statistics move by 0.1 (PyTorch's default):
+    values 1, 3 (mean 2, unbiased variance 2) from running 0 and 4 give
+    0.9 * 0 + 0.1 * 2 and 0.9 * 4 + 0.1 * 2."""
+    x = Tensor(np.array([[1.0], [3.0]]))
+    rm, rv = Tensor(np.array([0.0])), Tensor(np.array([4.0]))
+    F.batch_norm(x, rm, rv, training=True)
+    np.testing.assert_allclose(rm.data, [0.2], rtol=1e-15)
+    np.testing.assert_allclose(rv.data, [3.8], rtol=1e-15)
+
+
 def test_by_hand_eval_mode_and_the_default_eps():
     """Eval: (x - running_mean) / sqrt(running_var + 1e-5) * gamma + beta,
     and dL/dx = gy * gamma / sqrt(running_var + eps)."""

@@ -60,3 +60,16 @@ def test_errors():
                                          r"supported\), got \(0, 0, 0, -1\)"):
         F.pad(x, (0, 0, 0, -1))
     assert F.pad(x, [0, 0]).shape == (2, 3)
+
+
+def test_mode_is_compared_by_value():
+    """Every mode but 'constant' is refused, whether it sorts before it
+    ('circular') or after ('reflect', 'replicate'); a 'constant' built at
+    run time (a distinct str object, not the interned literal) is accepted."""
+    x = Tensor(np.zeros((2, 3)))
+    for mode in ("circular", "reflect", "replicate"):
+        with pytest.raises(ValueError, match=f"mode='constant' only, got '{mode}'"):
+            F.pad(x, (1, 1), mode=mode)
+    built = "".join(["con", "stant"])
+    assert built == "constant"
+    np.testing.assert_array_equal(F.pad(x, (1, 0), mode=built).data, np.zeros((2, 4)))

@@ -14,6 +14,8 @@ from minialex.functions._utils import check_float, sum_to
     ((2, 3, 4), (3, 1)),        # one leading axis added, then a kept axis at i = 1
     ((2, 3, 4), (1, 4)),
     ((2, 2, 3, 4), (3, 1)),     # two leading axes (lead = 2, i = 1: 2 | 1 = 3)
+    ((2, 1, 4), (1, 1)),        # lead = 1, i = 1: axis 2 (length 4) must be summed, while
+                                # axis 1 | 1 = 1 has length 1 (a bitwise index would skip it)
     ((5, 2, 3), (2, 1)),
     ((3, 4), (4,)),
     ((3, 4), (3, 1)),
