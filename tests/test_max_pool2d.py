@@ -437,6 +437,7 @@ def test_each_path_pools_an_empty_batch_or_no_channels(path, shape):
     ((3, 6), 125, np.uint8), ((3, 7), 125, np.uint16),         # 2*125 + 5 = 255, + 6 = 256
     ((4, 4), 21844, np.uint16), ((4, 5), 21844, np.int32),     # 3*21844 + 3 = 65535, 65536
     ((1, 256), 256, np.uint8), ((1, 257), 257, np.uint16),     # one row: the code is j
+    ((3, 3), 40000, np.int32),                                 # 80002: well past uint16
 ])
 def test_the_code_type_is_the_smallest_that_holds_the_last_code(kernel, wp, code_type):
     # the last kernel offset (kh - 1, kw - 1) has the largest code
