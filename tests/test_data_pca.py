@@ -114,10 +114,12 @@ SHAPE_MSG = "PCAColor needs eigvals (3,) and eigvecs (3, 3), got {} and {}"
 RANGE_MSG = "PCAColor needs std >= 0 and scale > 0, got std={}, scale={}"
 
 
-@pytest.mark.parametrize("shape", [(0, 2, 2, 3), (3, 2, 2, 1), (3, 2, 2, 2), (3, 2, 2, 4),
+@pytest.mark.parametrize("shape", [(0, 2, 2, 3), (2, 0, 2, 3), (2, 2, 0, 3), (3, 2, 2, 1), (3, 2, 2, 2), (3, 2, 2, 4),
                                    (2, 2, 3), (1, 2, 2, 2, 3)])
 def test_fit_refuses_what_is_not_a_batch_of_rgb_images_with_the_exact_message(shape):
-    """An empty batch, 1, 2 or 4 channels, 3 or 5 dimensions: each is the one
+    """An empty batch, images with no rows or no columns (no pixels: it was a
+    ZeroDivisionError in the pixel sums), 1, 2 or 4 channels, 3 or 5
+    dimensions: each is the one
     ValueError naming the shape, raised before any statistics are taken (not
     the eigvals-shape error of a 1- or 4-channel PCA, nor an unpacking error
     of the pixel sums, nor NaNs from an empty batch)."""

@@ -77,10 +77,11 @@ class PCAColor:
         BLAS product per step; exact for uint8 input); all 50,000 CIFAR-10
         training images take about 0.7 s.
 
-        Raises: ValueError for a batch that is not (N, H, W, 3) with N >= 1.
+        Raises: ValueError for a batch that is not (N, H, W, 3) with N, H
+        and W >= 1 (no pixels, no covariance).
         """
         x = np.asarray(x)
-        if x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] == 0:
+        if x.ndim != 4 or x.shape[-1] != 3 or 0 in x.shape[:3]:
             raise ValueError(f"PCAColor.fit expects RGB images (N, H, W, 3), got shape {x.shape}")
         if max_images is not None:
             x = x[:max_images]
