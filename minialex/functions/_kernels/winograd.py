@@ -48,7 +48,12 @@ pair become n^2 * OH*OW/m^2: 16/4 = 4 a output for F(2x2) (2.25x fewer
 than 9), 25/9 = 2.78 for F(3x3) (3.24x fewer; 1.44x fewer than F(2x2)).
 When m does not divide OH (or OW) the last tile row (column) is partly
 padding: the input is zero-padded at the end to m*th + 2 rows, those
-outputs are computed and dropped. AlexNet's CIFAR conv3-conv5 maps are
+outputs are computed and dropped. (The transforms skip zero coefficients,
+so a NaN pixel spoils the outputs BT's and AT's nonzero entries connect it
+to in each tile holding it: for F(2x2) exactly those whose 3x3 windows
+hold it; F(3x3) connects a tile's middle three inputs to all three
+outputs, so a NaN there spreads a little further than the reference's.)
+AlexNet's CIFAR conv3-conv5 maps are
 6x6: whole 3x3 tiles (F(4x4) would need 8x8). The three transforms are
 small matrix products applied on the two tile axes of stacks
 ``(n, n, ...)``, batched over the rest (:func:`both_sides`).
