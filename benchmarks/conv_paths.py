@@ -1,7 +1,8 @@
-"""conv2d's CPU paths side by side: im2col on the whole batch
-(``chwn_slices``), im2col a cache-sized chunk of images at a time
-(``chwn_chunks``), Winograd F(2x2, 3x3) (``winograd_f2x2_3x3``, 3x3
-stride-1 layers only) and PyTorch, forward + backward of every AlexNet
+"""conv2d's CPU paths side by side: every path of the table that runs on
+NumPy (im2col on the whole batch, ``chwn_slices``; Winograd F(2x2, 3x3)
+and F(3x3, 3x3), ``winograd_f2x2_3x3`` and ``winograd_f3x3_3x3``, 3x3
+stride-1 layers only; im2col a cache-sized chunk of images at a time,
+``chwn_chunks``) and PyTorch, forward + backward of every AlexNet
 conv layer, alternating in one process; plus each path's float32 error
 against the float64 loop reference (max |error| / max |reference| over the
 output and both gradients).
@@ -29,11 +30,15 @@ from minialex import Tensor  # noqa: E402
 from minialex.functions._kernels import im2col_chunks, paths  # noqa: E402
 from minialex.reference import conv as R  # noqa: E402
 
-PATHS = ("chwn_slices", "chwn_chunks", "winograd_f2x2_3x3")
+# every NumPy path of conv2d in the table (a new one is timed with no change here)
+PATHS = tuple(p.name for p in paths.TABLE["conv2d"] if not p.cupy_only)
 
 
 def applies(name, k, st):
-    return name != "winograd_f2x2_3x3" or (k, st) == (3, 1)
+    """Whether path ``name`` runs a k x k, stride-st layer by its own method
+    (the Winograd paths: 3x3 stride 1 only; the im2col paths: every window)."""
+    module = paths._load(paths._path("conv2d", name).module)
+    return getattr(module, "applies", lambda kernel, stride: True)((k, k), (st, st))
 
 
 def forced(fn, name, chunk_numbers=None):
@@ -69,6 +74,9 @@ def errors(x, w, gy, st, p, g, names, input_grad):
 def main(argv):
     repeats, sets, chunk_numbers, it = 7, [], [None], iter(argv)
     for arg in it:
+        if arg in ("-h", "--help"):
+            print(__doc__.strip() + f"\n\npaths: {', '.join(PATHS)}; shape sets: {sorted(L.CONV_SHAPES)}")
+            return
         if arg == "--repeats":
             repeats = int(next(it))
         elif arg == "--chunk-numbers":

@@ -390,31 +390,36 @@ def test_plain_arrays_are_constants():
 
 
 # ---------------------------------------------------------------- the Winograd path (3x3, stride 1)
-def _winograd():
+def _winograd(path="winograd_f2x2_3x3"):
     from minialex.functions._kernels import paths
-    return paths.use("conv2d", "winograd_f2x2_3x3")
+    return paths.use("conv2d", path)
 
 
+@pytest.mark.parametrize("path", ["winograd_f2x2_3x3", "winograd_f3x3_3x3"])
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 2), cg=st.integers(1, 3), g=st.integers(1, 2), og=st.integers(1, 2),
-       h=st.integers(1, 7), w=st.integers(1, 7), ph=st.integers(0, 2), pw=st.integers(0, 2),
+       h=st.integers(1, 9), w=st.integers(1, 9), ph=st.integers(0, 2), pw=st.integers(0, 2),
        bias=st.booleans(), seed=st.integers(0, 2**16))
 @example(n=2, cg=2, g=2, og=1, h=5, w=6, ph=1, pw=1, bias=True, seed=3)   # odd output rows
-def test_winograd_gradcheck(n, cg, g, og, h, w, ph, pw, bias, seed):
+@example(n=2, cg=1, g=2, og=2, h=7, w=5, ph=1, pw=1, bias=True, seed=4)   # 7x5: 1 and 2 past 3
+@example(n=1, cg=2, g=1, og=1, h=6, w=6, ph=1, pw=1, bias=False, seed=5)  # whole 3x3 tiles
+def test_winograd_gradcheck(path, n, cg, g, og, h, w, ph, pw, bias, seed):
     if 3 > h + 2 * ph or 3 > w + 2 * pw:
         return
     rng = np.random.default_rng(seed)
     x = Tensor(rng.standard_normal((n, cg * g, h, w)), requires_grad=True)
     wt = Tensor(rng.standard_normal((og * g, cg, 3, 3)), requires_grad=True)
     inputs = [x, wt] + ([Tensor(rng.standard_normal(og * g), requires_grad=True)] if bias else [])
-    with _winograd():
+    with _winograd(path):
         assert minialex.gradcheck(lambda *ts: conv2d(*ts, padding=(ph, pw), groups=g), inputs,
                                   atol=1e-6, rtol=1e-5)
 
 
 def test_winograd_float32_error_against_float64_reference():
     # F(2x2, 3x3) adds a few roundings per output (transforms of +-1, 1/2):
-    # at AlexNet-like sizes its float32 error stays at im2col's order
+    # at AlexNet-like sizes its float32 error stays at im2col's order;
+    # F(3x3, 3x3) within 3x F(2x2)'s bound (measured 1.5e-6 against 4.3e-7
+    # on conv3-5: tests/test_conv2d_paths.py)
     from minialex.reference import conv as R
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 64, 13, 13))
@@ -423,7 +428,7 @@ def test_winograd_float32_error_against_float64_reference():
     ref = [R.conv2d(x, w, padding=1, groups=2)] + \
         list(R.conv2d_backward(gy, x, w, (1, 1), (1, 1), 2)[:2])
     errors = {}
-    for path in ("winograd_f2x2_3x3", "chwn_slices"):
+    for path in ("winograd_f2x2_3x3", "winograd_f3x3_3x3", "chwn_slices"):
         from minialex.functions._kernels import paths
         X, W = Tensor(x.astype(np.float32), requires_grad=True), \
             Tensor(w.astype(np.float32), requires_grad=True)
@@ -432,8 +437,10 @@ def test_winograd_float32_error_against_float64_reference():
             y.backward(gy.astype(np.float32))
         errors[path] = [np.abs(a - r).max() / np.abs(r).max()
                         for a, r in zip((y.data, X.grad, W.grad), ref)]
-    for wino, cols in zip(errors["winograd_f2x2_3x3"], errors["chwn_slices"]):
+    for wino, f3, cols in zip(errors["winograd_f2x2_3x3"], errors["winograd_f3x3_3x3"],
+                              errors["chwn_slices"]):
         assert wino < 1e-6 and wino < 4 * cols + 1e-7, errors
+        assert f3 < 3e-6 and f3 < 12 * cols + 3e-7, errors
 
 
 def test_winograd_is_the_default_for_3x3_stride_1_with_128_channels_a_group_only():
@@ -447,12 +454,13 @@ def test_winograd_is_the_default_for_3x3_stride_1_with_128_channels_a_group_only
                                 group_channels=384).__name__.endswith("winograd")
 
 
-def test_winograd_backward_twice_with_retain_graph():
+@pytest.mark.parametrize("path", ["winograd_f2x2_3x3", "winograd_f3x3_3x3"])
+def test_winograd_backward_twice_with_retain_graph(path):
     # the first backward writes dL/dV over the saved V; a second one rebuilds V
     rng = np.random.default_rng(6)
     x = Tensor(rng.standard_normal((3, 4, 7, 6)), requires_grad=True)
     w = Tensor(rng.standard_normal((6, 2, 3, 3)), requires_grad=True)
-    with _winograd():
+    with _winograd(path):
         y = conv2d(x, w, padding=1, groups=2)
         gy = rng.standard_normal(y.shape)
         y.backward(gy, retain_graph=True)

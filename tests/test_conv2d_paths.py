@@ -1,4 +1,4 @@
-"""conv2d's backward bookkeeping on both CPU paths (im2col and Winograd):
+"""conv2d's backward bookkeeping on the CPU paths (im2col and Winograd):
 which of x, W, b get a gradient, which columns are kept for backward, and
 how the gradients reach ``.grad`` (issue 20: mutants of conv2d.py that the
 other tests let live). Values against the float64 reference ops."""
@@ -13,11 +13,13 @@ import pytest
 import minialex
 from minialex import Tensor
 from minialex.functions import _threads
-from minialex.functions._kernels import im2col_chunks, im2col_cpu, paths, winograd
+from minialex.functions._kernels import (im2col_chunks, im2col_cpu, paths, winograd,
+                                         winograd_f3x3, winograd_matrices)
 from minialex.functions.conv2d import Conv2dFunction, conv2d
 from minialex.reference import conv2d as ref_conv2d, conv2d_backward as ref_conv2d_backward
 
-PATHS = ("chwn_slices", "winograd_f2x2_3x3", "chwn_chunks")
+PATHS = ("chwn_slices", "winograd_f2x2_3x3", "winograd_f3x3_3x3", "chwn_chunks")
+WINOGRAD = {"winograd_f2x2_3x3": 2, "winograd_f3x3_3x3": 3}     # path -> m (tile outputs a side)
 
 # which inputs require a gradient: (x, W, b), b None = no bias; at least one
 # of them does (else there is no graph to run backward through)
@@ -101,18 +103,20 @@ def test_im2col_columns_built_once_and_kept_only_for_the_weight_gradient(monkeyp
                                    rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("path", WINOGRAD)
 @pytest.mark.parametrize("combo", COMBOS)
-def test_winograd_input_transform_built_once_and_kept_only_for_x_or_w(monkeypatch, combo):
+def test_winograd_input_transform_built_once_and_kept_only_for_x_or_w(monkeypatch, combo, path):
     # the transformed input V is read by dL/dW (gM V^T) and its memory is
     # reused for dL/dV: forward keeps it exactly when x or W requires a
     # gradient (a bias alone needs only gy), and one backward never rebuilds it
     x, w, b, gy = _case(2)
     X, Wt, B = _tensors(x, w, b, combo)
     calls = _count_calls(monkeypatch, winograd, "_transformed_input")
-    with paths.use("conv2d", "winograd_f2x2_3x3"):
+    with paths.use("conv2d", path):
         y = conv2d(X, Wt, B, padding=1, groups=G)
         fn = y.creator
         assert isinstance(fn, Conv2dFunction) and fn.winograd
+        assert fn.saved[6] == WINOGRAD[path]
         assert (fn.saved[5] is not None) == (X.requires_grad or Wt.requires_grad)
         y.backward(gy)
     if X.requires_grad or Wt.requires_grad:
@@ -203,19 +207,22 @@ def _cpu_threads(n):
 
 
 # (H, W, ph, pw): output (OH, OW) = (H + 2ph - 2, W + 2pw - 2): 1x1, 2x3,
-# 5x2, 2x8, 7x4, 1x2, 4x1 and 3x3: odd and even on each axis (a half-padding
-# last tile row or column), a single tile, a one-pixel-high or -wide image,
-# asymmetric padding
+# 5x2, 2x8, 7x4, 1x2, 4x1, 3x3, 7x5, 4x4 and 6x6: each remainder of 2 and
+# of 3 on each axis (a partly padding last tile row or column), a single
+# tile, a one-pixel-high or -wide image, asymmetric padding, whole tiles
 WINOGRAD_SHAPES = [(3, 3, 0, 0), (4, 5, 0, 0), (5, 2, 1, 1), (2, 6, 1, 2), (5, 4, 2, 1),
-                   (1, 4, 1, 0), (6, 1, 0, 1), (5, 3, 0, 1)]
+                   (1, 4, 1, 0), (6, 1, 0, 1), (5, 3, 0, 1), (9, 7, 0, 0), (4, 4, 1, 1),
+                   (6, 6, 1, 1)]
 
 
+@pytest.mark.parametrize("path", WINOGRAD)
 @pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("shape", WINOGRAD_SHAPES)
-def test_winograd_matches_the_float64_reference_at_every_tile_remainder(shape, groups, threads):
-    # y, dL/dx, dL/dW and dL/db of F(2x2, 3x3) against the float64 loop
-    # reference: each tile remainder (odd OH / OW), split over 3 threads
+def test_winograd_matches_the_float64_reference_at_every_tile_remainder(shape, groups, threads,
+                                                                        path):
+    # y, dL/dx, dL/dW and dL/db of F(2x2, 3x3) and F(3x3, 3x3) against the
+    # float64 loop reference: each tile remainder, split over 3 threads
     # (3 input and 5 output channels a group: uneven parts; with two groups
     # 6 input channels, more than the 4 rows of a one-tile-high padded image,
     # and 5 or 10 output channels, more than a tile's 4 rows: a pass split
@@ -229,9 +236,9 @@ def test_winograd_matches_the_float64_reference_at_every_tile_remainder(shape, g
     oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
     gy = rng.standard_normal((n, c_out, oh, ow))
     X, Wt, B = (Tensor(a, requires_grad=True) for a in (x, wt, b))
-    with paths.use("conv2d", "winograd_f2x2_3x3"), _cpu_threads(threads):
+    with paths.use("conv2d", path), _cpu_threads(threads):
         y = conv2d(X, Wt, B, padding=(ph, pw), groups=groups)
-        assert y.creator.winograd
+        assert y.creator.winograd and y.creator.saved[6] == WINOGRAD[path]
         y.backward(gy)
     np.testing.assert_allclose(y.data, ref_conv2d(x, wt, b, 1, (ph, pw), groups),
                                rtol=1e-12, atol=1e-12)
@@ -290,63 +297,115 @@ def test_winograd_without_threadpoolctl_runs_the_products_unlimited(monkeypatch)
     assert seen == [(0, 16)]
 
 
-def test_winograd_forward_keeps_the_transformed_input_by_default():
+@pytest.mark.parametrize("module", [winograd, winograd_f3x3])
+def test_winograd_forward_keeps_the_transformed_input_by_default(module):
     # winograd.forward(..., keep=True) by default: ``saved`` holds V, which
     # one backward then uses (and never rebuilds); keep=False holds none and
     # backward rebuilds it; both give the reference's values
     x, w, b, gy = _case(8)
     for kwargs, kept in (({}, True), ({"keep": False}, False)):
-        y, saved = winograd.forward(x, w, b, (1, 1), (1, 1), G, (H, W_IN), **kwargs)
-        assert (saved[5] is not None) == kept
+        y, saved = module.forward(x, w, b, (1, 1), (1, 1), G, (H, W_IN), **kwargs)
+        assert (saved[5] is not None) == kept and saved[6] == (3 if module is winograd_f3x3 else 2)
         np.testing.assert_allclose(y, ref_conv2d(x, w, b, 1, 1, G), rtol=1e-12, atol=1e-12)
-        gx, gw, gb = winograd.backward(saved, gy, True, True, True)
+        gx, gw, gb = module.backward(saved, gy, True, True, True)
         assert saved[5] is None                     # its memory went to dL/dV
         for got, ref in zip((gx, gw, gb), ref_conv2d_backward(gy, x, w, 1, 1, G)):
             np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
 
 
+def _tile_reach(m):
+    """R[p, r]: a tile's input r reaches its output p through nonzero
+    coefficients of BT and AT (some a with AT[p, a] BT[a, r] != 0)."""
+    at, _, bt = winograd.MATRICES[m]
+    return (np.abs(at) @ np.abs(bt)) != 0
+
+
+def _spread(m, out_hw, in_hw, padding, pixel=None, output=None):
+    """The outputs (OH, OW) a bad input pixel reaches through the tiles
+    holding it, or the input pixels (H, W) a bad output reaches."""
+    reach, n = _tile_reach(m), m + 2
+    mask = np.zeros(out_hw if pixel is not None else in_hw, dtype=bool)
+    for ti, tj in itertools.product(range(-(-out_hw[0] // m)), range(-(-out_hw[1] // m))):
+        rows, cols = [], []
+        for axis, t, found in ((0, ti, rows), (1, tj, cols)):
+            for p, r in itertools.product(range(m), range(n)):
+                if reach[p, r] and (pixel is None or pixel[axis] + padding[axis] == m * t + r) \
+                        and (output is None or output[axis] == m * t + p):
+                    found.append(m * t + p if pixel is not None else m * t + r - padding[axis])
+        for a, b in itertools.product(rows, cols):
+            if 0 <= a < mask.shape[0] and 0 <= b < mask.shape[1]:
+                mask[a, b] = True
+    return mask
+
+
+@pytest.mark.parametrize("m", [2, 3])
 @pytest.mark.parametrize("shape", [(5, 6, 1, 1), (4, 5, 0, 0), (6, 7, 2, 1)])
-def test_winograd_a_nan_reaches_exactly_the_outputs_whose_windows_hold_it(shape):
+def test_winograd_a_nan_reaches_exactly_the_outputs_its_tiles_reach(shape, m):
     # the transforms skip their zero coefficients (no 0 * x), so a NaN
-    # pixel spoils exactly the outputs whose 3x3 windows hold it, as in the
-    # loop reference; likewise an inf in dL/dy spoils exactly the dL/dx
-    # pixels it reaches (and all of its group's dL/dW); checked for every
-    # position of the bad number in the tiles (each row and column remainder)
+    # pixel spoils exactly the outputs that the nonzero coefficients of BT
+    # and AT connect it to, in each tile holding it; likewise an inf in
+    # dL/dy spoils exactly the dL/dx pixels it reaches (and all of its
+    # group's dL/dW); checked for every position of the bad number in the
+    # tiles (each row and column remainder). For F(2x2) that is exactly the
+    # outputs whose 3x3 windows hold it, as in the loop reference; F(3x3)'s
+    # 5-wide tiles connect the middle three inputs to all three outputs
+    # (d1 reaches y2 with a zero sum of nonzero terms): a superset
     h, w, ph, pw = shape
     oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
     rng = np.random.default_rng(h * 10 + w)
+    widened = False
     for i, j in itertools.product(range(h), range(w)):
         x, wt = rng.standard_normal((2, 4, h, w)), rng.standard_normal((6, 2, 3, 3))
         gy = rng.standard_normal((2, 6, oh, ow))
         x[1, 2, i, j] = np.nan
         with np.errstate(invalid="ignore"):
-            y, _ = winograd.forward(x, wt, None, (1, 1), (ph, pw), 2, (oh, ow))
+            y, _ = winograd.forward(x, wt, None, (1, 1), (ph, pw), 2, (oh, ow), m=m)
             ref = ref_conv2d(x, wt, None, 1, (ph, pw), 2)
-        np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+        expected = np.zeros(y.shape, dtype=bool)
+        expected[1, 3:] = _spread(m, (oh, ow), (h, w), (ph, pw), pixel=(i, j))
+        np.testing.assert_array_equal(np.isnan(y), expected)
         assert np.isnan(ref).any() and not np.isnan(ref).all()
+        assert not (np.isnan(ref) & ~expected).any()
+        widened |= (expected & ~np.isnan(ref)).any()
+        if m == 2:
+            np.testing.assert_array_equal(expected, np.isnan(ref))
         x[1, 2, i, j] = 0.5
-        gy[0, 4, min(i, oh - 1), min(j, ow - 1)] = np.inf
+        bad = min(i, oh - 1), min(j, ow - 1)
+        gy[0, 4][bad] = np.inf
         with np.errstate(invalid="ignore"):
-            _, saved = winograd.forward(x, wt, None, (1, 1), (ph, pw), 2, (oh, ow))
-            grads = winograd.backward(saved, gy, True, True, False)[:2]
+            _, saved = winograd.forward(x, wt, None, (1, 1), (ph, pw), 2, (oh, ow), m=m)
+            gx, gw = winograd.backward(saved, gy, True, True, False)[:2]
             refs = ref_conv2d_backward(gy, x, wt, 1, (ph, pw), 2)[:2]
-        for got, expected in zip(grads, refs):
-            np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
+        expected = np.zeros(gx.shape, dtype=bool)
+        expected[0, 2:] = _spread(m, (oh, ow), (h, w), (ph, pw), output=bad)
+        np.testing.assert_array_equal(~np.isfinite(gx), expected)
+        assert not (~np.isfinite(refs[0]) & ~expected).any()
+        if m == 2:
+            np.testing.assert_array_equal(np.isfinite(gx), np.isfinite(refs[0]))
+        np.testing.assert_array_equal(np.isfinite(gw), np.isfinite(refs[1]))
         assert not np.isfinite(refs[0]).all() and np.isfinite(refs[0]).any()
+    assert widened == (m == 3)
 
 
 def test_winograd_combine_sums_left_to_right_for_every_coefficient_row():
     # combine(coeffs, terms) = c0 t0 + c1 t1 + ... over the nonzero
     # coefficients, added left to right (bit for bit the plain sum in that
-    # order), for every row of 1 to 3 coefficients from {0, +-1, +-1/2}
-    # (the entries of BT, G and AT), into ``out`` when given
+    # order), for every row of 1 to 3 coefficients from {0, +-1, +-1/2, 2,
+    # -5/2, 2/9} (entries of F(2, 3)'s and F(3, 3)'s BT, G and AT: the +-1
+    # fast paths and the multiplications), into ``out`` when given; a row
+    # of zeros gives zeros
     rng = np.random.default_rng(9)
     terms = list(rng.standard_normal((3, 5)) * [[1e8], [1], [1e-8]])
     terms[0][0], terms[1][0], terms[2][0] = 1e16, -1e16, 1.0      # order shows: 1 or 0
     for k in (1, 2, 3):
-        for coeffs in itertools.product((0, 1, -1, 0.5, -0.5), repeat=k):
+        for coeffs in itertools.product((0, 1, -1, 0.5, -0.5, 2, -2.5, 2 / 9), repeat=k):
             nz = [(c, t) for c, t in zip(coeffs, terms) if c != 0]
             if not nz:
+                np.testing.assert_array_equal(winograd.combine(np.array(coeffs), terms[:k]),
+                                              np.zeros(5))
+                out = np.full(5, np.nan)
+                assert winograd.combine(np.array(coeffs), terms[:k], out=out) is out
+                np.testing.assert_array_equal(out, np.zeros(5))
                 continue
             expected = nz[0][0] * nz[0][1]
             for c, t in nz[1:]:
@@ -358,11 +417,12 @@ def test_winograd_combine_sums_left_to_right_for_every_coefficient_row():
             np.testing.assert_array_equal(out, expected, err_msg=str(coeffs))
 
 
-def test_winograd_buffers_hold_exactly_the_tiles(monkeypatch):
+@pytest.mark.parametrize("m", [2, 3])
+def test_winograd_buffers_hold_exactly_the_tiles(monkeypatch, m):
     # the documented shapes of the padded image xb and its gradient gxb
-    # (C, 2th+2, 2tw+2, N), of V (4, 4, C, th, tw, N), th = ceil(OH/2),
-    # tw = ceil(OW/2), and the 16 * G products of each stack: no buffer is
-    # bigger than the tiles it holds
+    # (C, m th+2, m tw+2, N), of V (n, n, C, th, tw, N), n = m + 2,
+    # th = ceil(OH/m), tw = ceil(OW/m), and the n * n * G products of each
+    # stack: no buffer is bigger than the tiles it holds
     seen = {}
 
     def spy(name, record):
@@ -375,18 +435,157 @@ def test_winograd_buffers_hold_exactly_the_tiles(monkeypatch):
     spy("input_transform", lambda xb, th, tw, V: (xb.shape, (th, tw), V.shape))
     spy("input_transform_transposed", lambda gV, th, tw, gxb: (gV.shape, gxb.shape))
     spy("batched_products", lambda product, count, a: count)
-    for (h, w, ph, pw), (th, tw) in (((5, 4, 2, 1), (4, 2)), ((2, 6, 1, 2), (1, 4)),
-                                     ((4, 1, 0, 1), (1, 1)), ((40, 3, 1, 0), (20, 1))):
+    n = m + 2
+    # (H, W, ph, pw) -> (th, tw) for m = 2 and m = 3; outputs 7x4, 2x8, 2x1, 40x1
+    tiles = {(5, 4, 2, 1): ((4, 2), (3, 2)), (2, 6, 1, 2): ((1, 4), (1, 3)),
+             (4, 1, 0, 1): ((1, 1), (1, 1)), (40, 3, 1, 0): ((20, 1), (14, 1))}
+    for (h, w, ph, pw), per_m in tiles.items():
+        th, tw = per_m[m - 2]
         seen.clear()
         x, wt = np.ones((2, 4, h, w)), np.ones((6, 2, 3, 3))
-        y, saved = winograd.forward(x, wt, None, (1, 1), (ph, pw), 2, (h + 2 * ph - 2, w + 2 * pw - 2))
-        assert saved[5].shape == (4, 4, 4, th, tw, 2)
+        y, saved = winograd.forward(x, wt, None, (1, 1), (ph, pw), 2,
+                                    (h + 2 * ph - 2, w + 2 * pw - 2), m=m)
+        assert saved[5].shape == (n, n, 4, th, tw, 2)
         winograd.backward(saved, np.ones(y.shape), True, True, False)
-        assert seen["input_transform"] == [((4, 2 * th + 2, 2 * tw + 2, 2), (th, tw),
-                                            (4, 4, 4, th, tw, 2))]
-        assert seen["input_transform_transposed"] == [((4, 4, 4, th, tw, 2),
-                                                       (4, 2 * th + 2, 2 * tw + 2, 2))]
-        assert seen["batched_products"] == [32, 32, 32]
+        assert seen["input_transform"] == [((4, m * th + 2, m * tw + 2, 2), (th, tw),
+                                            (n, n, 4, th, tw, 2))]
+        assert seen["input_transform_transposed"] == [((n, n, 4, th, tw, 2),
+                                                       (4, m * th + 2, m * tw + 2, 2))]
+        assert seen["batched_products"] == [2 * n * n] * 3
+
+
+# ---------------------------------------------------------------- Winograd's matrices and accuracy
+@pytest.mark.parametrize("m", [2, 3])
+def test_winograd_matrices_give_the_3_tap_correlation(m):
+    # y = AT [(G g) * (BT d)] is y_k = d_k g0 + d_{k+1} g1 + d_{k+2} g2:
+    # exactly in rationals (random small fractions d, g), and to float64
+    # rounding with the float64 matrices the path uses (random normals)
+    from fractions import Fraction
+    AT, G, BT = winograd_matrices.exact_matrices(m, 3, winograd_matrices.POINTS[m])
+    n = m + 2
+    assert (len(AT), len(AT[0]), len(G), len(G[0]), len(BT), len(BT[0])) == (m, n, n, 3, n, n)
+    rng = np.random.default_rng(m)
+    for _ in range(20):
+        d = [Fraction(int(v), int(q)) for v, q in zip(rng.integers(-50, 50, n), rng.integers(1, 9, n))]
+        g = [Fraction(int(v), int(q)) for v, q in zip(rng.integers(-50, 50, 3), rng.integers(1, 9, 3))]
+        prods = [sum(G[i][k] * g[k] for k in range(3)) * sum(BT[i][j] * d[j] for j in range(n))
+                 for i in range(n)]
+        y = [sum(AT[k][i] * prods[i] for i in range(n)) for k in range(m)]
+        assert y == [sum(d[k + t] * g[t] for t in range(3)) for k in range(m)]
+    at, gm, bt = winograd.MATRICES[m]
+    assert at.dtype == gm.dtype == bt.dtype == np.float64
+    np.testing.assert_array_equal(at, np.array(AT, dtype=float))
+    np.testing.assert_array_equal(bt, np.array(BT, dtype=float))
+    np.testing.assert_array_equal(gm, np.array([[float(v) for v in row] for row in G]))
+    for _ in range(20):
+        d, g = rng.standard_normal(n), rng.standard_normal(3)
+        np.testing.assert_allclose(at @ ((gm @ g) * (bt @ d)), np.correlate(d, g, "valid"),
+                                   rtol=1e-13, atol=1e-13)
+
+
+def test_winograd_matrices_of_f2_are_lavin_and_grays_up_to_row_signs():
+    # Lavin & Gray's F(2, 3) (section 4.1) is the construction on 0, 1, -1,
+    # with rows 0 and 3 (of BT and G, or BT and AT's column) negated
+    lavin_bt = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
+    lavin_g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+    lavin_at = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
+    AT, G, BT = winograd_matrices.winograd_matrices(2, points=(0, 1, -1))
+    flip = np.array([-1, 1, 1, -1])
+    np.testing.assert_array_equal(BT, flip[:, None] * lavin_bt)
+    np.testing.assert_array_equal(G, [[-1, 0, 0]] + lavin_g[1:].tolist())
+    np.testing.assert_array_equal(AT, lavin_at * [1, 1, 1, -1])
+    assert (winograd.AT, winograd.G, winograd.BT) == winograd.MATRICES[2]
+
+
+def test_winograd_matrices_refuse_wrong_points_and_build_other_sizes():
+    with pytest.raises(ValueError, match=r"F\(3, 3\) needs 4 distinct finite points"):
+        winograd_matrices.exact_matrices(3, 3, (0, 1, -1))
+    with pytest.raises(ValueError, match="distinct"):
+        winograd_matrices.exact_matrices(2, 3, (0, 1, 1))
+    assert [str(c) for c in winograd_matrices.polynomial([1, -1, 2])] == ["2", "-1", "-2", "1"]
+    AT, G, BT = winograd_matrices.winograd_matrices(4, points=(0, 1, -1, 2, -2))   # F(4, 3)
+    d, g = np.arange(6.0) ** 2 - 3, np.array([0.5, -2.0, 1.5])
+    np.testing.assert_allclose(AT @ ((G @ g) * (BT @ d)), np.correlate(d, g, "valid"), rtol=1e-13)
+    AT, G, BT = winograd_matrices.winograd_matrices(2, r=2, points=(0, 1))            # F(2, 2)
+    np.testing.assert_allclose(AT @ ((G @ g[:2]) * (BT @ d[:3])), np.correlate(d[:3], g[:2], "valid"))
+
+
+def test_winograd_error_growth_of_the_chosen_points():
+    # error_growth per output (module doc of winograd_matrices): F(2, 3)
+    # sqrt(5/3) on both outputs; F(3, 3) on 0, -1, 1/2, 2 symmetric (2.19,
+    # 1.20, 2.19) and its worst 2-D output (4.8) well under the textbook
+    # sets' (0, 1, -1 with 2 or 1/2: 3.38 at one end, 11.4)
+    from fractions import Fraction
+    growth = winograd_matrices.error_growth
+    np.testing.assert_allclose(growth(*winograd.MATRICES[2]), [np.sqrt(5 / 3)] * 2, rtol=1e-12)
+    f3 = growth(*winograd.MATRICES[3])
+    np.testing.assert_allclose(f3, [2.1858, 1.2019, 2.1858], rtol=1e-4)
+    for fourth in (2, Fraction(1, 2)):
+        textbook = growth(*winograd_matrices.winograd_matrices(3, points=(0, 1, -1, fourth)))
+        assert textbook.max() ** 2 > 11 > 2 * f3.max() ** 2
+
+
+def _preset_conv_errors(path, seeds=(0, 1, 2)):
+    """max |error| / max |reference| of (y, dL/dx, dL/dW), float32 against
+    float64, worst over seeds, on the small preset's conv3-conv5 (6x6 maps,
+    64 -> 96 channels, then 96 -> 96 and 96 -> 64 in two groups), batch 4."""
+    out = []
+    for c, c_out, g in ((64, 96, 1), (96, 96, 2), (96, 64, 2)):
+        worst = np.zeros(3)
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            x = rng.standard_normal((4, c, 6, 6)).astype(np.float32)
+            w = (rng.standard_normal((c_out, c // g, 3, 3)) / np.sqrt(c // g * 9)).astype(np.float32)
+            gy = rng.standard_normal((4, c_out, 6, 6)).astype(np.float32)
+            x64, w64, gy64 = (a.astype(np.float64) for a in (x, w, gy))
+            ref = [ref_conv2d(x64, w64, None, 1, 1, g)] + list(
+                ref_conv2d_backward(gy64, x64, w64, 1, 1, g)[:2])
+            X, Wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+            with paths.use("conv2d", path):
+                y = conv2d(X, Wt, padding=1, groups=g)
+                y.backward(gy)
+            worst = np.maximum(worst, [np.abs(a - r).max() / np.abs(r).max()
+                                       for a, r in zip((y.data, X.grad, Wt.grad), ref)])
+        out.append(worst)
+    return np.array(out)
+
+
+def test_winograd_float32_error_at_the_small_presets_conv3_to_conv5():
+    # measured (10 seeds): F(2x2) at most 4.3e-7, F(3x3) 1.5e-6, im2col
+    # 8.4e-7 (winograd's module doc); bounds with some room: F(2x2) under
+    # 1e-6, F(3x3) under 3e-6, and F(3x3) within 10x of F(2x2) (its worst
+    # output's error growth is 4.8 against 1.7)
+    f2 = _preset_conv_errors("winograd_f2x2_3x3")
+    f3 = _preset_conv_errors("winograd_f3x3_3x3")
+    assert f2.max() < 1e-6 and f3.max() < 3e-6, (f2, f3)
+    assert f3.max() < 10 * f2.max() and f3.min() > 1e-8, (f2, f3)
+
+
+@pytest.mark.parametrize("path", WINOGRAD)
+def test_winograd_bias_gradient_is_the_im2col_paths_row_sum(path):
+    # dL/db: each channel's contiguous row of gy in CHWN, NumPy's pairwise
+    # sum: bit for bit the whole-batch im2col path's when the tiles fill the
+    # output (6x6: m = 2 and 3 both divide it), and far more exact in
+    # float32 than adding image by image (gy.sum(axis=(0, 2, 3))); with a
+    # partial last tile (7x5) the row also holds zeros, as exact
+    rng = np.random.default_rng(11)
+    for hw in ((6, 6), (7, 5)):
+        x = rng.standard_normal((64, 3) + hw).astype(np.float32)
+        w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+        b = rng.standard_normal(4).astype(np.float32)
+        gy = (rng.standard_normal((64, 4) + hw) + 100).astype(np.float32)    # a large mean
+        grads = {}
+        for p in (path, "chwn_slices"):
+            B = Tensor(b, requires_grad=True)
+            with paths.use("conv2d", p):
+                conv2d(Tensor(x), Tensor(w), B, padding=1).backward(gy)
+            grads[p] = B.grad
+        exact = gy.astype(np.float64).sum(axis=(0, 2, 3))
+        if hw == (6, 6):
+            np.testing.assert_array_equal(grads[path], grads["chwn_slices"])
+        error = np.abs(grads[path] - exact).max()
+        assert error <= 2 * np.abs(grads["chwn_slices"] - exact).max() + 1e-3
+        assert error < np.abs(gy.sum(axis=(0, 2, 3)) - exact).max() / 2
 
 
 # ---------------------------------------------------------------- im2col_cpu's helpers
@@ -486,6 +685,9 @@ def test_paths_default_rule_on_numpy(monkeypatch):
         assert paths.choose("conv2d", np, window=window, group_channels=256) is im2col_chunks
     for window in (None, ((3, 3), (2, 2)), ((11, 11), (4, 4)), ((5, 5), (1, 2)), ((5, 5), (2, 1))):
         assert paths.choose("conv2d", np, window=window, group_channels=256) is im2col_cpu
+    for c in (1, 64, 128, 384, 10**4):        # F(3x3) only when forced (not yet timed)
+        assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=c) \
+            is not winograd_f3x3
     monkeypatch.setattr(paths, "WINOGRAD_BY_DEFAULT", False)
     assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=256) is im2col_chunks
     monkeypatch.setattr(paths, "WINOGRAD_BY_DEFAULT", True)
@@ -521,7 +723,8 @@ def test_paths_use_nests_restores_and_checks():
             raise RuntimeError("inside")
     assert paths._forced == {}
     with pytest.raises(ValueError, match=r"conv2d has no path 'fast'; its paths are "
-                                         r"\['chwn_slices', 'winograd_f2x2_3x3', 'chwn_chunks', 'cuda_kernels'\]"):
+                                         r"\['chwn_slices', 'winograd_f2x2_3x3', 'winograd_f3x3_3x3', "
+                                         r"'chwn_chunks', 'cuda_kernels'\]"):
         with paths.use("conv2d", "fast"):
             pass
     with pytest.raises(ValueError, match=r"unknown op 'pool'; the ops are \['conv2d', "
@@ -541,7 +744,7 @@ def test_paths_a_forced_cupy_path_refuses_numpy_arrays(op):
 
 
 def test_paths_table_and_loaded_modules():
-    assert [p.cupy_only for p in paths.TABLE["conv2d"]] == [False, False, False, True]
+    assert [p.cupy_only for p in paths.TABLE["conv2d"]] == [False, False, False, False, True]
     assert [p.cupy_only for p in paths.TABLE["max_pool2d"]] == [False, False, True]
     assert [p.cupy_only for p in paths.TABLE["local_response_norm"]] == [False, True]
     for op, table in paths.TABLE.items():

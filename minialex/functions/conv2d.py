@@ -64,9 +64,9 @@ class Conv2dFunction(Function):
     (conv1's input is the image, so its col2im never runs), and dL/dX is
     written over X's memory once dL/dW is done.
 
-    3x3 stride-1 windows may instead run Winograd's F(2x2, 3x3), and any
-    window the same products a chunk of images at a time (the path table
-    decides; forward, backward and their derivation in
+    3x3 stride-1 windows may instead run Winograd's F(2x2, 3x3) or
+    F(3x3, 3x3), and any window the same products a chunk of images at a
+    time (the path table decides; forward, backward and their derivation in
     :mod:`minialex.functions._kernels.winograd` and ``.im2col_chunks``).
     """
 
@@ -83,7 +83,7 @@ class Conv2dFunction(Function):
         kern = paths.choose("conv2d", xp, window=((kh, kw), self.stride),
                             group_channels=x.shape[1] // G)
         self.delegated = getattr(kern, "applies", lambda *a: False)((kh, kw), self.stride)
-        self.winograd = self.delegated and kern.__name__.endswith(".winograd")
+        self.winograd = self.delegated and kern.__name__.rsplit(".", 1)[1].startswith("winograd")
         if self.delegated:      # a path with its own passes: Winograd, or im2col in chunks
             y, self.saved = kern.forward(x, W, b, self.stride, self.padding, G, out_hw,
                                          keep=any(self.needs_input_grad[:2]))

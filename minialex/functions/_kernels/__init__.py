@@ -8,7 +8,9 @@ path runs when.
 - :mod:`.im2col_cpu`: conv2d's im2col/col2im on an image-last layout.
 - :mod:`.im2col_chunks`: the same im2col convolution a chunk of images at a
   time, each thread its own chunks (stride-1 windows on NumPy).
-- :mod:`.winograd`: conv2d's 3x3 stride-1 windows by Winograd F(2x2, 3x3).
+- :mod:`.winograd`: conv2d's 3x3 stride-1 windows by Winograd F(m x m, 3x3),
+  the F(2x2) path; :mod:`.winograd_f3x3` the F(3x3) one (forced only, for
+  now); :mod:`.winograd_matrices` builds their matrices from the points.
 - :mod:`.pool_phases`, :mod:`.pool_planes_last`: max-pooling's two CPU
   forward paths; :mod:`.pool_scatter`: its backward (one scatter-add).
 - :mod:`.lrn_window`: LRN's sliding window sums over channels.

@@ -13,8 +13,11 @@ minialex picks a path. Tests and benchmarks force a path with
 ============== ============= ====== =========================================
 op             path          arrays chosen by default when
 ============== ============= ====== =========================================
-conv2d         winograd_f... any    NumPy, 3x3 kernel, stride 1, at least
-                                    128 input channels a group (see below)
+conv2d         winograd_f2x2 any    NumPy, 3x3 kernel, stride 1, at least
+               _3x3                 128 input channels a group (see below)
+conv2d         winograd_f3x3 any    never (forced with ``use``): F(3x3, 3x3),
+               _3x3                 its speed not yet measured on an idle
+                                    machine
 conv2d         chwn_chunks   any    NumPy, other stride-1 windows
 conv2d         chwn_slices   any    NumPy, strides over 1 (e.g. the
                                     ImageNet net's 11x11/4 conv1)
@@ -54,7 +57,8 @@ class Path:
 
 TABLE = {
     "conv2d": (Path("chwn_slices", "im2col_cpu"), Path("winograd_f2x2_3x3", "winograd"),
-               Path("chwn_chunks", "im2col_chunks"), Path("cuda_kernels", "im2col_cuda", True)),
+               Path("winograd_f3x3_3x3", "winograd_f3x3"), Path("chwn_chunks", "im2col_chunks"),
+               Path("cuda_kernels", "im2col_cuda", True)),
     "max_pool2d": (Path("phases", "pool_phases"), Path("planes_last", "pool_planes_last"),
                    Path("cuda_kernels", "pool_cuda", True)),
     "local_response_norm": (Path("window_slices", "lrn_window"),

@@ -1,46 +1,66 @@
-"""conv2d's ``winograd_f2x2_3x3`` path: 3x3 stride-1 convolutions by
-Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms
-for Convolutional Neural Networks", CVPR 2016, section 4), forward and
-backward; every other window falls back to im2col (this module re-exports
-:mod:`.im2col_cpu`'s interface, so ``paths.use`` can force it on any conv).
+"""conv2d's ``winograd_f2x2_3x3`` and ``winograd_f3x3_3x3`` paths: 3x3
+stride-1 convolutions by Winograd's minimal filtering F(m x m, 3x3), m = 2
+or 3 (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+CVPR 2016, section 4), forward and backward; every other window falls
+back to im2col (this module re-exports :mod:`.im2col_cpu`'s interface, so
+``paths.use`` can force it on any conv). This module is the F(2x2) path;
+:mod:`.winograd_f3x3` runs the same code with m = 3.
 
-One dimension first, F(2, 3): two outputs of a 3-tap correlation,
-``y0 = d0 g0 + d1 g1 + d2 g2`` and ``y1 = d1 g0 + d2 g1 + d3 g2``, from a
-tile of 4 inputs d. With
+One dimension first, F(m, 3): m outputs of a 3-tap correlation,
+``y_k = d_k g0 + d_{k+1} g1 + d_{k+2} g2``, from a tile of n = m + 2
+inputs d, in n products instead of 3m:
 
-    BT = [[1, 0, -1, 0],      G = [[1,    0,   0  ],      AT = [[1, 1,  1,  0],
-          [0, 1,  1, 0],           [1/2,  1/2, 1/2],            [0, 1, -1, -1]]
-          [0, -1, 1, 0],           [1/2, -1/2, 1/2],
-          [0, 1,  0, -1]]          [0,    0,   1  ]]
+    y = AT [(G g) * (BT d)]        (``*`` element-wise)
 
-``y = AT [(G g) * (BT d)]`` (``*`` element-wise, 4 products instead of 6).
-Check by expanding: with m = (G g) * (BT d),
-m0 = (d0 - d2) g0, m1 = (d1 + d2)(g0 + g1 + g2)/2,
-m2 = (d2 - d1)(g0 - g1 + g2)/2, m3 = (d1 - d3) g2, and
-m0 + m1 + m2 = d0 g0 + d1 g1 + d2 g2 = y0, m1 - m2 - m3 = d1 g0 + d2 g1 + d3 g2 = y1
-(the g1 terms of m1 and m2 cancel or add as needed; multiply out to see).
+with AT (m, n), G (n, 3), BT (n, n) built exactly from n - 1 interpolation
+points and infinity (:mod:`.winograd_matrices`, which derives the
+construction and checks F(2, 3) and F(3, 3) by hand). For F(2, 3) with
+points 0, 1, -1:
 
-Two dimensions, F(2x2, 3x3): the 1-D identity on rows, then on columns
-(the 2-D correlation is the 1-D one nested), so for a 4x4 input tile d and
-the 3x3 kernel g the 2x2 output tile is
+    BT = [[-1, 0, 1, 0],     G = [[-1,    0,   0  ],     AT = [[1, 1,  1, 0],
+          [0,  1, 1, 0],          [1/2,  1/2, 1/2],            [0, 1, -1, 1]]
+          [0, -1, 1, 0],          [1/2, -1/2, 1/2],
+          [0, -1, 0, 1]]          [0,    0,   1  ]]
 
-    y = AT [ (G g GT) * (BT d B) ] A         (16 products instead of 36)
+and with m = (G g) * (BT d): m0 = -g0 (d2 - d0), m1 = (g0 + g1 + g2)(d1 + d2)/2,
+m2 = (g0 - g1 + g2)(d2 - d1)/2, m3 = g2 (d3 - d1), so
+m0 + m1 + m2 = d0 g0 + d1 g1 + d2 g2 = y0 and m1 - m2 + m3 = d1 g0 + d2 g1 + d3 g2 = y1.
+F(3, 3) uses the points 0, -1, 1/2, 2 (5 products for 3 outputs).
 
-The 4x4 tile of products ``m = U * V`` with ``U = G g GT`` and
-``V = BT d B`` is thus a tile of partial sums that ``AT . A`` adds into the
-2x2 outputs. Output tiles are 2x2 and step by 2, so input tiles (4x4) step
-by 2 too and overlap by 2 rows/columns. Summing over input channels c
+Two dimensions, F(m x m, 3x3): the 1-D identity on rows, then on columns
+(the 2-D correlation is the 1-D one nested), so for an n x n input tile d
+and the 3x3 kernel g the m x m output tile is
+
+    y = AT [ (G g GT) * (BT d B) ] A         (n^2 products instead of 9 m^2)
+
+The n x n tile of products ``m = U * V`` with ``U = G g GT`` and
+``V = BT d B`` is thus a tile of partial sums that ``AT . A`` adds into
+the m x m outputs. Output tiles step by m, so input tiles (n x n) step by
+m too and overlap by 2 rows/columns. Summing over input channels c
 commutes with ``AT . A`` (it is linear), so per position (a, b) of the
-4x4 tile the channel sum is one matrix product over channels:
+n x n tile the channel sum is one matrix product over channels:
 
     M[a, b] = U[a, b] @ V[a, b]    U[a, b]: (C_out/G, C/G), V[a, b]: (C/G, T)
 
-16 batched GEMMs per group, T = N * ceil(OH/2) * ceil(OW/2) tiles: the
-convolution's 9 * OH * OW multiplications per (output, input) channel pair
-become 16 * OH*OW/4, 2.25x fewer (a little less for odd OH, whose last
-tile row is half padding). The three transforms are small matrix products
-applied on the two tile axes of stacks ``(4, 4, ...)``, batched over the
-rest (:func:`both_sides`).
+n^2 batched GEMMs per group, T = N * ceil(OH/m) * ceil(OW/m) tiles: the
+convolution's 9 * OH * OW multiplications per (output, input) channel
+pair become n^2 * OH*OW/m^2: 16/4 = 4 a output for F(2x2) (2.25x fewer
+than 9), 25/9 = 2.78 for F(3x3) (3.24x fewer; 1.44x fewer than F(2x2)).
+When m does not divide OH (or OW) the last tile row (column) is partly
+padding: the input is zero-padded at the end to m*th + 2 rows, those
+outputs are computed and dropped. (The transforms skip zero coefficients,
+so a NaN pixel spoils the outputs BT's and AT's nonzero entries connect it
+to in each tile holding it: for F(2x2) exactly those whose 3x3 windows
+hold it; F(3x3) connects a tile's middle three inputs to all three
+outputs, so a NaN there spreads a little further than the reference's.)
+AlexNet's CIFAR conv3-conv5 maps are
+6x6: whole 3x3 tiles (F(4x4) would need 8x8). The three transforms are
+small matrix products applied on the two tile axes of stacks
+``(n, n, ...)``, batched over the rest (:func:`both_sides`).
+
+Shapes (K = C_out, th = ceil(OH/m), tw = ceil(OW/m)): the padded image
+xb (C, m th + 2, m tw + 2, N), V (n, n, C, th, tw, N), U (n*n, G, K/G, C/G),
+M (n*n, G, K/G, th tw N), the output Y (K, m th, m tw, N) before cropping.
 
 Backward. Each step is linear, so its gradient is its transpose:
 
@@ -50,9 +70,15 @@ Backward. Each step is linear, so its gradient is its transpose:
   and ``dL/dV[a,b] = U[a,b]T @ dL/dM[a,b]`` (the matrix product's rules);
 - ``U = G g GT`` gives ``dL/dg = GT (dL/dU) G``;
   ``V = BT d B`` gives ``dL/dd = B (dL/dV) BT``;
-- d is a copy of overlapping 4x4 windows of the zero-padded input (im2col
-  with a 4x4 window and stride 2), so ``dL/dx`` adds each tile's gradient
-  back onto the pixels it was copied from (col2im), padding dropped.
+- d is a copy of overlapping n x n windows of the zero-padded input
+  (im2col with an n x n window and stride m), so ``dL/dx`` adds each
+  tile's gradient back onto the pixels it was copied from (col2im),
+  padding dropped;
+- ``dL/db`` sums gy over images and positions: each channel's row of the
+  (K, m th, m tw, N) copy of gy that ``dL/dM`` reads anyway (NumPy's
+  pairwise sum of a contiguous row, as the im2col paths; the end padding
+  adds zeros). ``gy.sum(axis=(0, 2, 3))`` adds image by image, several
+  times less exact in float32.
 
 This is the exact gradient of the computation done forward, which equals
 the convolution in exact arithmetic, so it is the convolution's gradient
@@ -60,16 +86,21 @@ the convolution in exact arithmetic, so it is the convolution's gradient
 weight gradients run through the transforms (no im2col columns at all).
 
 Accuracy (float32 against the float64 loop reference, max |error| / max
-|reference| over y, dL/dx and dL/dW; benchmarks/conv_paths.py): 3.6e-7 to
-6.4e-7 on conv3-conv5 of the CIFAR presets, im2col's 4.6e-7 to 9.1e-7.
+|reference| over y, dL/dx and dL/dW, conv3-conv5 at batch 4, 10 seeds;
+tests/test_conv2d_paths.py checks it): small preset F(2x2) 4.3e-7,
+F(3x3) 1.5e-6, im2col 8.4e-7; half preset 6.9e-7, 1.9e-6, 8.3e-7. The
+error is mostly the rounding of the channel sums in M, which the output
+transform amplifies more for F(3x3) (:func:`.winograd_matrices.error_growth`:
+1.7 for F(2x2), 4.8 for F(3x3) at its worst output).
 
-Speed (the same script, forward + backward, batch 128, an idle 2-core
-AVX-512 EPYC): 0.97-1.11x the im2col path's time on the small preset,
-0.81-0.92x on half, 0.42-0.64x on paper; 1.2-3.7x PyTorch's. (Under load 8
-the first measurements read 0.20-0.41x: PyTorch and im2col's threads
-suffered more from the shared cores.)
-The 16*G products run split over minialex's threads with one BLAS thread
-each (:func:`batched_products`): as 16*G multithreaded BLAS calls they were
+Speed (benchmarks/conv_paths.py, forward + backward, batch 128, an idle
+2-core AVX-512 EPYC), F(2x2): 0.97-1.11x the im2col path's time on the
+small preset, 0.81-0.92x on half, 0.42-0.64x on paper; 1.2-3.7x PyTorch's.
+(Under load 8 the first measurements read 0.20-0.41x: PyTorch and
+im2col's threads suffered more from the shared cores.) F(3x3): not yet
+measured on an idle machine (``paths`` does not choose it).
+The n*n*G products run split over minialex's threads with one BLAS thread
+each (:func:`batched_products`): as n*n*G multithreaded BLAS calls they were
 slower than im2col's few big products (see there).
 """
 
@@ -81,14 +112,15 @@ from ...backend import get_array_module
 from .._threads import parallel
 from .im2col_cpu import (a_times_b_transposed, col2im, free_columns, im2col,  # noqa: F401
                          new_columns, to_chwn, to_nchw)
+from .winograd_matrices import winograd_matrices
 
 __all__ = ["applies", "forward", "backward", "both_sides", "combine", "input_transform",
            "input_transform_transposed", "output_transform", "output_transform_transposed",
-           "BT", "G", "AT"]
+           "MATRICES", "BT", "G", "AT"]
 
-BT = numpy.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=numpy.float64)
-G = numpy.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=numpy.float64)
-AT = numpy.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=numpy.float64)
+# m -> (AT (m, m+2), G (m+2, 3), BT (m+2, m+2)) of F(m, 3), float64
+MATRICES = {m: winograd_matrices(m) for m in (2, 3)}
+AT, G, BT = MATRICES[2]
 
 
 def applies(kernel, stride):
@@ -110,13 +142,20 @@ def both_sides(M, a):
 
 
 def combine(coeffs, terms, out=None):
-    """``sum_k coeffs[k] * terms[k]`` over the nonzero coefficients (one row
-    of a transform matrix times a stack of arrays), into ``out`` if given.
-    The entries are 0, +-1 and +-1/2: whole-array adds and subtractions
-    (this measured 10-30x faster than BLAS for a 4x4 matrix times millions
-    of columns)."""
+    """``sum_k coeffs[k] * terms[k]`` over the nonzero coefficients, added
+    left to right (one row of a transform matrix times a stack of arrays),
+    into ``out`` if given (zeros if every coefficient is 0). Coefficients
+    +-1 are whole-array adds and subtractions (this measured 10-30x faster
+    than BLAS for a 4x4 matrix times millions of columns); any other one
+    is a multiplication (by the coefficient rounded to the terms' dtype)
+    into one scratch array, then an add."""
     xp = get_array_module(terms[0])
     nz = [(float(c), t) for c, t in zip(coeffs, terms) if c != 0]
+    if not nz:
+        if out is None:
+            return xp.zeros_like(terms[0])
+        out[...] = 0
+        return out
     (c0, t0), rest = nz[0], nz[1:]
     if rest and c0 == 1 and abs(rest[0][0]) == 1:
         c1, t1 = rest.pop(0)
@@ -125,13 +164,16 @@ def combine(coeffs, terms, out=None):
         out = xp.subtract(rest.pop(0)[1], t0, out=out)
     else:
         out = xp.multiply(t0, t0.dtype.type(c0), out=out)
+    scratch = None
     for c, t in rest:
         if c == 1:
             out += t
         elif c == -1:
             out -= t
         else:
-            out += t.dtype.type(c) * t
+            if scratch is None:
+                scratch = xp.empty(out.shape, dtype=out.dtype)
+            out += xp.multiply(t, t.dtype.type(c), out=scratch)
     return out
 
 
@@ -154,7 +196,7 @@ def _one_blas_thread():
 
 def batched_products(product, count, a):
     """Run ``product(lo, hi)`` (matrix products lo..hi-1 of a stack) split
-    over minialex's threads, each product on one BLAS thread: the 16*G
+    over minialex's threads, each product on one BLAS thread: the n*n*G
     products are small, and a multithreaded BLAS call pays a wake-up of its
     threads per product (on a busy machine, up to a scheduler time slice
     each: 32 calls of (96, 96) @ (96, 1152) took 250 ms on 2 loaded cores,
@@ -166,139 +208,157 @@ def batched_products(product, count, a):
         parallel(product, count, a)
 
 
-def _tiles(out_hw):
-    return -(-out_hw[0] // 2), -(-out_hw[1] // 2)
+def _tiles(out_hw, m=2):
+    return -(-out_hw[0] // m), -(-out_hw[1] // m)
 
 
 def input_transform(xb, th, tw, V):
-    """``V[a, b] = (BT d B)[a, b]`` for every 4x4 tile d (stride 2) of the
-    padded image xb (C, 2th+2, 2tw+2, N), into V (4, 4, C, th, tw, N):
-    ``BT`` along the rows from strided row slices of xb (the tile rows i of
-    all tiles are the rows i, i+2, ...), then along the columns likewise,
-    so the tiles themselves are never copied out. Split over channels."""
+    """``V[a, b] = (BT d B)[a, b]`` for every n x n tile d (stride m,
+    n = m + 2 = V.shape[0]) of the padded image xb (C, m th+2, m tw+2, N),
+    into V (n, n, C, th, tw, N): ``BT`` along the rows from strided row
+    slices of xb (the tile rows i of all tiles are the rows i, i+m, ...),
+    then along the columns likewise, so the tiles themselves are never
+    copied out. Split over channels."""
+    n = V.shape[0]
+    m, bt = n - 2, MATRICES[n - 2][2]
+
     def work(lo, hi):
         x = xb[lo:hi]
-        for a in range(4):
-            r = combine(BT[a], [x[:, i:i + 2 * th:2] for i in range(4)])      # (c, th, Wp, N)
-            for b in range(4):
-                combine(BT[b], [r[:, :, j:j + 2 * tw:2] for j in range(4)], out=V[a, b, lo:hi])
+        for a in range(n):
+            r = combine(bt[a], [x[:, i:i + m * th:m] for i in range(n)])      # (c, th, Wp, N)
+            for b in range(n):
+                combine(bt[b], [r[:, :, j:j + m * tw:m] for j in range(n)], out=V[a, b, lo:hi])
     parallel(work, xb.shape[0], xb)
 
 
 def input_transform_transposed(gV, th, tw, gxb):
     """The adjoint of :func:`input_transform`: adds ``(B gV BT)`` of every
-    tile onto the tile's pixels of gxb (C, 2th+2, 2tw+2, N)."""
-    xp = get_array_module(gV)
+    tile onto the tile's pixels of gxb (C, m th+2, m tw+2, N)."""
+    xp, n = get_array_module(gV), gV.shape[0]
+    m, bt = n - 2, MATRICES[n - 2][2]
 
     def work(lo, hi):
-        for a in range(4):
+        for a in range(n):
             r = xp.zeros((hi - lo, th) + gxb.shape[2:], dtype=gV.dtype)
-            for j in range(4):
-                r[:, :, j:j + 2 * tw:2] += combine(BT[:, j], [gV[a, b, lo:hi] for b in range(4)])
-            for i in range(4):
-                if BT[a, i]:
-                    window = gxb[lo:hi, i:i + 2 * th:2]
-                    window += r if BT[a, i] == 1 else -r
+            for j in range(n):
+                r[:, :, j:j + m * tw:m] += combine(bt[:, j], [gV[a, b, lo:hi] for b in range(n)])
+            for i in range(n):
+                c = bt[a, i]
+                if c:
+                    window = gxb[lo:hi, i:i + m * th:m]
+                    if c == 1:
+                        window += r
+                    elif c == -1:
+                        window -= r
+                    else:
+                        window += r * r.dtype.type(c)
     parallel(work, gV.shape[2], gV)
 
 
 def output_transform(M, Yv):
-    """``(AT m A)`` of each 4x4 tile m of M (4, 4, K, th, tw, N), written
-    into the output tiles Yv (K, th, 2, tw, 2, N) (a view of the
-    (K, 2th, 2tw, N) output). Split over output channels."""
+    """``(AT m A)`` of each n x n tile m of M (n, n, K, th, tw, N), written
+    into the output tiles Yv (K, th, m, tw, m, N) (a view of the
+    (K, m th, m tw, N) output). Split over output channels."""
+    n = M.shape[0]
+    m, at = n - 2, MATRICES[n - 2][0]
+
     def work(lo, hi):
-        for p in range(2):
-            z = [combine(AT[p], [M[a, b, lo:hi] for a in range(4)]) for b in range(4)]
-            for q in range(2):
-                combine(AT[q], z, out=Yv[lo:hi, :, p, :, q])
+        for p in range(m):
+            z = [combine(at[p], [M[a, b, lo:hi] for a in range(n)]) for b in range(n)]
+            for q in range(m):
+                combine(at[q], z, out=Yv[lo:hi, :, p, :, q])
     parallel(work, M.shape[2], M)
 
 
 def output_transform_transposed(gYv, gM):
     """The adjoint of :func:`output_transform`: ``gM[a, b] = (A gy AT)[a, b]``
-    from the output tiles gYv (K, th, 2, tw, 2, N), into gM (4, 4, K, th, tw, N)."""
+    from the output tiles gYv (K, th, m, tw, m, N), into gM (n, n, K, th, tw, N)."""
+    n = gM.shape[0]
+    m, at = n - 2, MATRICES[n - 2][0]
+
     def work(lo, hi):
-        for a in range(4):
-            z = [combine(AT[:, a], [gYv[lo:hi, :, p, :, q] for p in range(2)]) for q in range(2)]
-            for b in range(4):
-                combine(AT[:, b], z, out=gM[a, b, lo:hi])
+        for a in range(n):
+            z = [combine(at[:, a], [gYv[lo:hi, :, p, :, q] for p in range(m)]) for q in range(m)]
+            for b in range(n):
+                combine(at[:, b], z, out=gM[a, b, lo:hi])
     parallel(work, gM.shape[2], gM)
 
 
-def _transformed_input(x, padding, out_hw):
-    """V (4, 4, C, th, tw, N): ``BT d B`` of every input tile d of x."""
-    (N, C, H, Wd), (ph, pw), (th, tw) = x.shape, padding, _tiles(out_hw)
-    xb = to_chwn(x, padding, end=(2 * th + 2 - H - 2 * ph, 2 * tw + 2 - Wd - 2 * pw))
-    V = new_columns(get_array_module(x), (4, 4, C, th, tw, N), x.dtype)
+def _transformed_input(x, padding, out_hw, m=2):
+    """V (n, n, C, th, tw, N): ``BT d B`` of every input tile d of x."""
+    (N, C, H, Wd), (ph, pw), (th, tw) = x.shape, padding, _tiles(out_hw, m)
+    xb = to_chwn(x, padding, end=(m * th + 2 - H - 2 * ph, m * tw + 2 - Wd - 2 * pw))
+    V = new_columns(get_array_module(x), (m + 2, m + 2, C, th, tw, N), x.dtype)
     input_transform(xb, th, tw, V)
     return V
 
 
-def forward(x, W, b, stride, padding, groups, out_hw, keep=True):
-    """y = conv(x, W) + b for a 3x3 kernel, stride 1, by F(2x2, 3x3).
+def forward(x, W, b, stride, padding, groups, out_hw, keep=True, m=2):
+    """y = conv(x, W) + b for a 3x3 kernel, stride 1, by F(m x m, 3x3)
+    (m = 2 or 3; n = m + 2).
 
     x (N, C, H, W), W (C_out, C/G, 3, 3), b (C_out,) or None, ``stride``
     (1, 1) (the caller checked :func:`applies`); returns
     (y (N, C_out, OH, OW), saved) where ``saved`` is what :func:`backward`
-    needs (x, the transformed kernel U and, if ``keep``, the transformed
-    input V; a backward pass uses V's memory, a second one rebuilds it)."""
+    needs (x, the transformed kernel U, if ``keep`` the transformed input
+    V, and m; a backward pass uses V's memory, a second one rebuilds it)."""
     xp = get_array_module(x)
-    (N, C, H, Wd), C_out, Gr = x.shape, W.shape[0], groups
-    th, tw = _tiles(out_hw)
-    V = _transformed_input(x, padding, out_hw)          # BT d B of every tile
+    (N, C), C_out, Gr, n = x.shape[:2], W.shape[0], groups, m + 2
+    th, tw = _tiles(out_hw, m)
+    V = _transformed_input(x, padding, out_hw, m)       # BT d B of every tile
     g = xp.ascontiguousarray(W.transpose(2, 3, 0, 1))   # (3, 3, C_out, C/G)
-    U = both_sides(G, g).reshape(16, Gr, C_out // Gr, C // Gr)          # G g GT
-    M = new_columns(xp, (16, Gr, C_out // Gr, th * tw * N), x.dtype)
-    U3, V3, M3 = (a.reshape((16 * Gr,) + a.shape[2:])
-                  for a in (U, V.reshape(16, Gr, C // Gr, -1), M))
+    U = both_sides(MATRICES[m][1], g).reshape(n * n, Gr, C_out // Gr, C // Gr)   # G g GT
+    M = new_columns(xp, (n * n, Gr, C_out // Gr, th * tw * N), x.dtype)
+    U3, V3, M3 = (a.reshape((n * n * Gr,) + a.shape[2:])
+                  for a in (U, V.reshape(n * n, Gr, C // Gr, -1), M))
 
-    def product(lo, hi):                                # 16 GEMMs per group
+    def product(lo, hi):                                # n*n GEMMs per group
         xp.matmul(U3[lo:hi], V3[lo:hi], out=M3[lo:hi])
-    batched_products(product, 16 * Gr, M)
-    Y = xp.empty((C_out, 2 * th, 2 * tw, N), dtype=x.dtype)
-    output_transform(M.reshape(4, 4, C_out, th, tw, N), Y.reshape(C_out, th, 2, tw, 2, N))
+    batched_products(product, n * n * Gr, M)
+    Y = xp.empty((C_out, m * th, m * tw, N), dtype=x.dtype)
+    output_transform(M.reshape(n, n, C_out, th, tw, N), Y.reshape(C_out, th, m, tw, m, N))
     free_columns(M)
     y = to_nchw(Y[:, :out_hw[0], :out_hw[1]], b)
     if not keep:
         free_columns(V)
-    return y, [x, padding, groups, out_hw, U, V if keep else None]
+    return y, [x, padding, groups, out_hw, U, V if keep else None, m]
 
 
 def backward(saved, gy, needs_x, needs_W, needs_b):
     """(dL/dx, dL/dW, dL/db) of :func:`forward` for gy (N, C_out, OH, OW),
     each None where not needed (derivation in the module doc)."""
     xp = get_array_module(gy)
-    x, (ph, pw), Gr, (OH, OW), U, V = saved
+    x, (ph, pw), Gr, (OH, OW), U, V, m = saved
     saved[5] = None                                     # V's memory is reused below
     if V is None:                                       # a second backward: rebuild it
-        V = _transformed_input(x, (ph, pw), (OH, OW))
-    (N, C, H, Wd), C_out = x.shape, gy.shape[1]
-    th, tw = _tiles((OH, OW))
-    gb = gy.sum(axis=(0, 2, 3)) if needs_b else None
-    gyb = to_chwn(gy, (0, 0), end=(2 * th - OH, 2 * tw - OW))     # (C_out, 2th, 2tw, N)
-    gM = new_columns(xp, (4, 4, C_out, th, tw, N), gy.dtype)
-    output_transform_transposed(gyb.reshape(C_out, th, 2, tw, 2, N), gM)   # A gy AT
-    gM = gM.reshape(16 * Gr, C_out // Gr, -1)
+        V = _transformed_input(x, (ph, pw), (OH, OW), m)
+    (N, C, H, Wd), C_out, n = x.shape, gy.shape[1], m + 2
+    th, tw = _tiles((OH, OW), m)
+    gyb = to_chwn(gy, (0, 0), end=(m * th - OH, m * tw - OW))     # (C_out, m th, m tw, N)
+    gb = gyb.reshape(C_out, -1).sum(axis=1) if needs_b else None   # rows: pairwise sums
+    gM = new_columns(xp, (n, n, C_out, th, tw, N), gy.dtype)
+    output_transform_transposed(gyb.reshape(C_out, th, m, tw, m, N), gM)   # A gy AT
+    gM = gM.reshape(n * n * Gr, C_out // Gr, -1)
     gx = gW = None
     if needs_W:
-        V3 = V.reshape(16 * Gr, C // Gr, -1)
-        gU = xp.empty((16 * Gr, C_out // Gr, C // Gr), dtype=gy.dtype)
+        V3 = V.reshape(n * n * Gr, C // Gr, -1)
+        gU = xp.empty((n * n * Gr, C_out // Gr, C // Gr), dtype=gy.dtype)
 
         def product(lo, hi):                                           # gM V^T
             gU[lo:hi] = a_times_b_transposed(gM[lo:hi], V3[lo:hi])
-        batched_products(product, 16 * Gr, V3)
-        gW = both_sides(G.T, gU.reshape(4, 4, C_out, C // Gr))          # GT gU G
+        batched_products(product, n * n * Gr, V3)
+        gW = both_sides(MATRICES[m][1].T, gU.reshape(n, n, C_out, C // Gr))   # GT gU G
         gW = xp.ascontiguousarray(gW.transpose(2, 3, 0, 1))            # (C_out, C/G, 3, 3)
     if needs_x:
-        UT, gV = U.reshape(16 * Gr, C_out // Gr, C // Gr).transpose(0, 2, 1), \
-            V.reshape(16 * Gr, C // Gr, -1)
+        UT, gV = U.reshape(n * n * Gr, C_out // Gr, C // Gr).transpose(0, 2, 1), \
+            V.reshape(n * n * Gr, C // Gr, -1)
 
         def product(lo, hi):                                           # U^T gM, over V
             xp.matmul(UT[lo:hi], gM[lo:hi], out=gV[lo:hi])
-        batched_products(product, 16 * Gr, gV)
-        gxb = xp.zeros((C, 2 * th + 2, 2 * tw + 2, N), dtype=gy.dtype)
-        input_transform_transposed(gV.reshape(4, 4, C, th, tw, N), th, tw, gxb)   # B gV BT
+        batched_products(product, n * n * Gr, gV)
+        gxb = xp.zeros((C, m * th + 2, m * tw + 2, N), dtype=gy.dtype)
+        input_transform_transposed(gV.reshape(n, n, C, th, tw, N), th, tw, gxb)   # B gV BT
         gx = to_nchw(gxb[:, ph:ph + H, pw:pw + Wd])
-    free_columns(gM.reshape(4, 4, C_out, th, tw, N))
+    free_columns(gM.reshape(n, n, C_out, th, tw, N))
     free_columns(V)
     return gx, gW, gb
