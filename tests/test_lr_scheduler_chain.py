@@ -56,6 +56,30 @@ def test_sequential_milestones_must_not_decrease():
     assert optim.SequentialLR(opt, [a, b, c], [3, 3]).milestones == [3, 3]
 
 
+def test_sequential_milestones_are_whole_numbers_from_one():
+    """Nothing is rounded for you (as in MultiStepLR): 2.7, "3", True, 0 and
+    -2 are refused with the list; NumPy integers are taken as ints."""
+    opt = make_opt(1.0)
+    a, b = optim.StepLR(opt, 1), optim.StepLR(opt, 1)
+    for bad in (2.7, "3", True, 0, -2):
+        refused(ValueError, f"SequentialLR milestones must be whole numbers >= 1, got {[bad]}",
+                lambda: optim.SequentialLR(opt, [a, b], [bad]))
+    assert optim.SequentialLR(opt, [a, b], [np.int64(3)]).milestones == [3]
+
+
+def test_sequential_reads_a_generator_of_schedulers_once_and_names_itself():
+    """A generator of schedulers is read once (it used to be exhausted by
+    the count check), and the chain's errors name SequentialLR."""
+    opt, other = make_opt(1.0), make_opt(1.0)
+    a, b = optim.StepLR(opt, 1), optim.StepLR(opt, 1)
+    seq = optim.SequentialLR(opt, (s for s in [a, b]), [3])
+    assert seq.schedulers == [a, b]
+    refused(ValueError, "SequentialLR: all schedulers must drive the same optimizer",
+            lambda: optim.SequentialLR(opt, [a, optim.StepLR(other, 1)], [3]))
+    refused(ValueError, "ChainedScheduler: all schedulers must drive the same optimizer",
+            lambda: optim.ChainedScheduler([a, optim.StepLR(other, 1)]))
+
+
 def test_sequential_of_hundreds_of_schedulers():
     """300 schedulers and 299 milestones: counts above 256 are not cached
     ints in CPython, so counts compared by identity would refuse them."""

@@ -4,6 +4,8 @@ cosine), PyTorch's names. They work with every epoch-indexed scheduler of
 :mod:`minialex.optim.lr_scheduler` (StepLR, MultiStepLR, LambdaLR,
 CosineAnnealingLR, LinearLR), which all define ``lr_at(base, epoch)``."""
 
+import numpy
+
 __all__ = ["ChainedScheduler", "SequentialLR"]
 
 
@@ -31,7 +33,7 @@ class ChainedScheduler:
     optimizers, or one without a closed form (ReduceLROnPlateau)."""
 
     def __init__(self, schedulers):
-        self.schedulers, self.optimizer = _check(schedulers, "ChainedScheduler")
+        self.schedulers, self.optimizer = _check(schedulers, type(self).__name__)
         self.base_lrs = list(self.schedulers[0].base_lrs)
         self.last_epoch = 0
         self._apply()
@@ -74,14 +76,22 @@ class SequentialLR(ChainedScheduler):
     CosineAnnealingLR(opt, T_max=45)], milestones=[5])`` warms up for 5
     epochs then anneals over 45.
 
-    Raises ValueError: ``len(milestones) != len(schedulers) - 1`` or
-    milestones not increasing."""
+    Raises ValueError: ``len(milestones) != len(schedulers) - 1``,
+    milestones not increasing, or a milestone that is not a whole number
+    >= 1 (nothing is rounded for you, as in MultiStepLR); and what
+    ChainedScheduler raises.
+    ``schedulers`` may be any iterable (a generator is read once)."""
 
     def __init__(self, optimizer, schedulers, milestones):
+        schedulers, milestones = list(schedulers), list(milestones)
+        for m in milestones:
+            if isinstance(m, bool) or not isinstance(m, (int, numpy.integer)) or m < 1:
+                raise ValueError(f"SequentialLR milestones must be whole numbers >= 1, "
+                                 f"got {milestones}")
         milestones = [int(m) for m in milestones]
-        if len(milestones) != len(list(schedulers)) - 1:
-            raise ValueError(f"SequentialLR needs {len(list(schedulers)) - 1} milestones for "
-                             f"{len(list(schedulers))} schedulers, got {milestones}")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR needs {len(schedulers) - 1} milestones for "
+                             f"{len(schedulers)} schedulers, got {milestones}")
         if milestones != sorted(milestones):
             raise ValueError(f"SequentialLR milestones must increase, got {milestones}")
         self.milestones = milestones
