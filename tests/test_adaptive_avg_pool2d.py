@@ -62,6 +62,9 @@ def test_errors():
     with pytest.raises(ValueError, match=r"adaptive_avg_pool2d expects x of shape \(N, C, H, W\), "
                                          r"got \(3, 3\)"):
         F.adaptive_avg_pool2d(Tensor(np.zeros((3, 3))), 2)
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d expects x of shape \(N, C, H, W\), "
+                                         r"got \(1, 1, 1, 3, 3\)"):      # 5-D is refused too
+        F.adaptive_avg_pool2d(Tensor(np.zeros((1, 1, 1, 3, 3))), 2)
     with pytest.raises(ValueError, match=r"output_size=\(1, 2, 3\) must be an int or a pair"):
         F.adaptive_avg_pool2d(x, (1, 2, 3))
     with pytest.raises(ValueError, match=r"output_size=\[2\] must be an int or a pair"):
