@@ -4,7 +4,10 @@ or 3 (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
 CVPR 2016, section 4), forward and backward; every other window falls
 back to im2col (this module re-exports :mod:`.im2col_cpu`'s interface, so
 ``paths.use`` can force it on any conv). This module is the F(2x2) path;
-:mod:`.winograd_f3x3` runs the same code with m = 3.
+:mod:`.winograd_f3x3` runs the same code with m = 3, and
+:mod:`.winograd_f2x2_5x5` with m = 2 on 5x5 kernels (r = 5): everything
+below holds for an r x r kernel with n = m + r - 1 and tiles overlapping
+by r - 1, the matrices F(m, r)'s.
 
 One dimension first, F(m, 3): m outputs of a 3-tap correlation,
 ``y_k = d_k g0 + d_{k+1} g1 + d_{k+2} g2``, from a tile of n = m + 2
