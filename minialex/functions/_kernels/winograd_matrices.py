@@ -1,7 +1,8 @@
 """The matrices (AT, G, BT) of Winograd's minimal filtering F(m, r), built
 exactly from interpolation points (the Cook-Toom construction; Lavin &
 Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016,
-section 4). :mod:`.winograd` uses them for F(2, 3) and F(3, 3).
+section 4). :mod:`.winograd` uses them for F(2, 3), F(3, 3) and F(2, 5)
+(:mod:`.winograd_f2x2_5x5`).
 
 Linear convolution first. For polynomials x(t) of degree m-1 and h(t) of
 degree r-1, the product s = x h has degree n-1, n = m + r - 1, and its
