@@ -395,7 +395,10 @@ def _winograd(path="winograd_f2x2_3x3"):
     return paths.use("conv2d", path)
 
 
-@pytest.mark.parametrize("path", ["winograd_f2x2_3x3", "winograd_f3x3_3x3"])
+WINOGRAD_KERNEL = {"winograd_f2x2_3x3": 3, "winograd_f3x3_3x3": 3, "winograd_f2x2_5x5": 5}
+
+
+@pytest.mark.parametrize("path", sorted(WINOGRAD_KERNEL))
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 2), cg=st.integers(1, 3), g=st.integers(1, 2), og=st.integers(1, 2),
        h=st.integers(1, 9), w=st.integers(1, 9), ph=st.integers(0, 2), pw=st.integers(0, 2),
@@ -404,11 +407,12 @@ def _winograd(path="winograd_f2x2_3x3"):
 @example(n=2, cg=1, g=2, og=2, h=7, w=5, ph=1, pw=1, bias=True, seed=4)   # 7x5: 1 and 2 past 3
 @example(n=1, cg=2, g=1, og=1, h=6, w=6, ph=1, pw=1, bias=False, seed=5)  # whole 3x3 tiles
 def test_winograd_gradcheck(path, n, cg, g, og, h, w, ph, pw, bias, seed):
-    if 3 > h + 2 * ph or 3 > w + 2 * pw:
+    r = WINOGRAD_KERNEL[path]
+    if r > h + 2 * ph or r > w + 2 * pw:
         return
     rng = np.random.default_rng(seed)
     x = Tensor(rng.standard_normal((n, cg * g, h, w)), requires_grad=True)
-    wt = Tensor(rng.standard_normal((og * g, cg, 3, 3)), requires_grad=True)
+    wt = Tensor(rng.standard_normal((og * g, cg, r, r)), requires_grad=True)
     inputs = [x, wt] + ([Tensor(rng.standard_normal(og * g), requires_grad=True)] if bias else [])
     with _winograd(path):
         assert minialex.gradcheck(lambda *ts: conv2d(*ts, padding=(ph, pw), groups=g), inputs,
@@ -454,14 +458,16 @@ def test_winograd_is_the_default_for_3x3_stride_1_with_128_channels_a_group_only
                                 group_channels=384).__name__.endswith("winograd")
 
 
-@pytest.mark.parametrize("path", ["winograd_f2x2_3x3", "winograd_f3x3_3x3"])
+@pytest.mark.parametrize("path", sorted(WINOGRAD_KERNEL))
 def test_winograd_backward_twice_with_retain_graph(path):
     # the first backward writes dL/dV over the saved V; a second one rebuilds V
     rng = np.random.default_rng(6)
+    r = WINOGRAD_KERNEL[path]
     x = Tensor(rng.standard_normal((3, 4, 7, 6)), requires_grad=True)
-    w = Tensor(rng.standard_normal((6, 2, 3, 3)), requires_grad=True)
+    w = Tensor(rng.standard_normal((6, 2, r, r)), requires_grad=True)
     with _winograd(path):
-        y = conv2d(x, w, padding=1, groups=2)
+        y = conv2d(x, w, padding=r // 2, groups=2)
+        assert y.creator.winograd
         gy = rng.standard_normal(y.shape)
         y.backward(gy, retain_graph=True)
         first = [t.grad.copy() for t in (x, w)]

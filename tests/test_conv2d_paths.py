@@ -14,12 +14,15 @@ import minialex
 from minialex import Tensor
 from minialex.functions import _threads
 from minialex.functions._kernels import (im2col_chunks, im2col_cpu, paths, winograd,
-                                         winograd_f3x3, winograd_matrices)
+                                         winograd_f2x2_5x5, winograd_f3x3, winograd_matrices)
 from minialex.functions.conv2d import Conv2dFunction, conv2d
 from minialex.reference import conv2d as ref_conv2d, conv2d_backward as ref_conv2d_backward
 
-PATHS = ("chwn_slices", "winograd_f2x2_3x3", "winograd_f3x3_3x3", "chwn_chunks")
-WINOGRAD = {"winograd_f2x2_3x3": 2, "winograd_f3x3_3x3": 3}     # path -> m (tile outputs a side)
+PATHS = ("chwn_slices", "winograd_f2x2_3x3", "winograd_f3x3_3x3", "winograd_f2x2_5x5",
+         "chwn_chunks")
+# path -> m (tile outputs a side); KERNEL: path -> r (its kernel's side)
+WINOGRAD = {"winograd_f2x2_3x3": 2, "winograd_f3x3_3x3": 3, "winograd_f2x2_5x5": 2}
+KERNEL = {"winograd_f2x2_3x3": 3, "winograd_f3x3_3x3": 3, "winograd_f2x2_5x5": 5}
 
 # which inputs require a gradient: (x, W, b), b None = no bias; at least one
 # of them does (else there is no graph to run backward through)
@@ -33,10 +36,11 @@ COMBOS = [(gx, gw, b) for gx, gw, b in itertools.product((True, False), (True, F
 N, C, H, W_IN, C_OUT, G = 2, 4, 5, 6, 6, 2
 
 
-def _case(seed=0):
+def _case(seed=0, r=3):
+    # an r x r kernel (3 or 5) with padding (r - 1) / 2: the same size out
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, C, H, W_IN))
-    w = rng.standard_normal((C_OUT, C // G, 3, 3))
+    w = rng.standard_normal((C_OUT, C // G, r, r))
     b = rng.standard_normal(C_OUT)
     gy = rng.standard_normal((N, C_OUT, H, W_IN))          # padding 1: same size out
     return x, w, b, gy
@@ -109,21 +113,22 @@ def test_winograd_input_transform_built_once_and_kept_only_for_x_or_w(monkeypatc
     # the transformed input V is read by dL/dW (gM V^T) and its memory is
     # reused for dL/dV: forward keeps it exactly when x or W requires a
     # gradient (a bias alone needs only gy), and one backward never rebuilds it
-    x, w, b, gy = _case(2)
+    r = KERNEL[path]
+    x, w, b, gy = _case(2, r)
     X, Wt, B = _tensors(x, w, b, combo)
     calls = _count_calls(monkeypatch, winograd, "_transformed_input")
     with paths.use("conv2d", path):
-        y = conv2d(X, Wt, B, padding=1, groups=G)
+        y = conv2d(X, Wt, B, padding=r // 2, groups=G)
         fn = y.creator
         assert isinstance(fn, Conv2dFunction) and fn.winograd
-        assert fn.saved[6] == WINOGRAD[path]
+        assert fn.saved[6:] == [WINOGRAD[path], r]
         assert (fn.saved[5] is not None) == (X.requires_grad or Wt.requires_grad)
         y.backward(gy)
     if X.requires_grad or Wt.requires_grad:
         assert len(calls) == 1
     # (a bias alone: backward still rebuilds V, which nothing then reads;
     # wasted work in winograd.backward, not a wrong value)
-    for t, ref in zip((X, Wt, B), ref_conv2d_backward(gy, x, w, 1, 1, G)):
+    for t, ref in zip((X, Wt, B), ref_conv2d_backward(gy, x, w, 1, r // 2, G)):
         if t is not None and t.requires_grad:
             np.testing.assert_allclose(t.grad, ref, rtol=1e-10, atol=1e-10)
 
@@ -213,32 +218,40 @@ def _cpu_threads(n):
 WINOGRAD_SHAPES = [(3, 3, 0, 0), (4, 5, 0, 0), (5, 2, 1, 1), (2, 6, 1, 2), (5, 4, 2, 1),
                    (1, 4, 1, 0), (6, 1, 0, 1), (5, 3, 0, 1), (9, 7, 0, 0), (4, 4, 1, 1),
                    (6, 6, 1, 1)]
+# F(2x2, 5x5), output (H + 2ph - 4, W + 2pw - 4): AlexNet's CIFAR conv2
+# (13x13 with padding 2: 7x7 tiles, the last row and column half padding),
+# 1x1 (an image of one pixel: its tile is all padding but the centre),
+# 2x2 (one whole tile), 5x4 (one axis odd, the other even), 1x2 with
+# asymmetric padding, 3x1 unpadded, and the CIFAR conv1's 28x28 (whole tiles)
+WINOGRAD_5X5_SHAPES = [(13, 13, 2, 2), (1, 1, 2, 2), (6, 6, 0, 0), (5, 4, 2, 2),
+                       (3, 4, 1, 1), (7, 5, 0, 0), (28, 28, 2, 2)]
+WINOGRAD_CASES = [(path, shape) for path in WINOGRAD
+                  for shape in (WINOGRAD_5X5_SHAPES if KERNEL[path] == 5 else WINOGRAD_SHAPES)]
 
 
-@pytest.mark.parametrize("path", WINOGRAD)
 @pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("groups", [1, 2])
-@pytest.mark.parametrize("shape", WINOGRAD_SHAPES)
-def test_winograd_matches_the_float64_reference_at_every_tile_remainder(shape, groups, threads,
-                                                                        path):
-    # y, dL/dx, dL/dW and dL/db of F(2x2, 3x3) and F(3x3, 3x3) against the
-    # float64 loop reference: each tile remainder, split over 3 threads
+@pytest.mark.parametrize("path, shape", WINOGRAD_CASES)
+def test_winograd_matches_the_float64_reference_at_every_tile_remainder(path, shape, groups,
+                                                                        threads):
+    # y, dL/dx, dL/dW and dL/db of F(2x2, 3x3), F(3x3, 3x3) and F(2x2, 5x5)
+    # against the float64 loop reference: each tile remainder, split over 3 threads
     # (3 input and 5 output channels a group: uneven parts; with two groups
     # 6 input channels, more than the 4 rows of a one-tile-high padded image,
     # and 5 or 10 output channels, more than a tile's 4 rows: a pass split
     # over the wrong axis leaves channels out)
-    h, w, ph, pw = shape
+    (h, w, ph, pw), r = shape, KERNEL[path]
     rng = np.random.default_rng(h * 100 + w * 10 + ph + groups)
     n, c, c_out = 3, 3 * groups, 5 * groups
     x = rng.standard_normal((n, c, h, w))
-    wt = rng.standard_normal((c_out, c // groups, 3, 3))
+    wt = rng.standard_normal((c_out, c // groups, r, r))
     b = rng.standard_normal(c_out)
-    oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
+    oh, ow = h + 2 * ph - r + 1, w + 2 * pw - r + 1
     gy = rng.standard_normal((n, c_out, oh, ow))
     X, Wt, B = (Tensor(a, requires_grad=True) for a in (x, wt, b))
     with paths.use("conv2d", path), _cpu_threads(threads):
         y = conv2d(X, Wt, B, padding=(ph, pw), groups=groups)
-        assert y.creator.winograd and y.creator.saved[6] == WINOGRAD[path]
+        assert y.creator.winograd and y.creator.saved[6:] == [WINOGRAD[path], r]
         y.backward(gy)
     np.testing.assert_allclose(y.data, ref_conv2d(x, wt, b, 1, (ph, pw), groups),
                                rtol=1e-12, atol=1e-12)
@@ -297,26 +310,28 @@ def test_winograd_without_threadpoolctl_runs_the_products_unlimited(monkeypatch)
     assert seen == [(0, 16)]
 
 
-@pytest.mark.parametrize("module", [winograd, winograd_f3x3])
-def test_winograd_forward_keeps_the_transformed_input_by_default(module):
+@pytest.mark.parametrize("module, m, r", [(winograd, 2, 3), (winograd_f3x3, 3, 3),
+                                           (winograd_f2x2_5x5, 2, 5)])
+def test_winograd_forward_keeps_the_transformed_input_by_default(module, m, r):
     # winograd.forward(..., keep=True) by default: ``saved`` holds V, which
     # one backward then uses (and never rebuilds); keep=False holds none and
     # backward rebuilds it; both give the reference's values
-    x, w, b, gy = _case(8)
+    x, w, b, gy = _case(8, r)
+    p = r // 2
     for kwargs, kept in (({}, True), ({"keep": False}, False)):
-        y, saved = module.forward(x, w, b, (1, 1), (1, 1), G, (H, W_IN), **kwargs)
-        assert (saved[5] is not None) == kept and saved[6] == (3 if module is winograd_f3x3 else 2)
-        np.testing.assert_allclose(y, ref_conv2d(x, w, b, 1, 1, G), rtol=1e-12, atol=1e-12)
+        y, saved = module.forward(x, w, b, (1, 1), (p, p), G, (H, W_IN), **kwargs)
+        assert (saved[5] is not None) == kept and saved[6:] == [m, r]
+        np.testing.assert_allclose(y, ref_conv2d(x, w, b, 1, p, G), rtol=1e-12, atol=1e-12)
         gx, gw, gb = module.backward(saved, gy, True, True, True)
         assert saved[5] is None                     # its memory went to dL/dV
-        for got, ref in zip((gx, gw, gb), ref_conv2d_backward(gy, x, w, 1, 1, G)):
+        for got, ref in zip((gx, gw, gb), ref_conv2d_backward(gy, x, w, 1, p, G)):
             np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
 
 
 def _tile_reach(m):
     """R[p, r]: a tile's input r reaches its output p through nonzero
     coefficients of BT and AT (some a with AT[p, a] BT[a, r] != 0)."""
-    at, _, bt = winograd.MATRICES[m]
+    at, _, bt = winograd.MATRICES[(m, 3)]
     return (np.abs(at) @ np.abs(bt)) != 0
 
 
@@ -417,10 +432,10 @@ def test_winograd_combine_sums_left_to_right_for_every_coefficient_row():
             np.testing.assert_array_equal(out, expected, err_msg=str(coeffs))
 
 
-@pytest.mark.parametrize("m", [2, 3])
-def test_winograd_buffers_hold_exactly_the_tiles(monkeypatch, m):
+@pytest.mark.parametrize("m, r", [(2, 3), (3, 3), (2, 5)])
+def test_winograd_buffers_hold_exactly_the_tiles(monkeypatch, m, r):
     # the documented shapes of the padded image xb and its gradient gxb
-    # (C, m th+2, m tw+2, N), of V (n, n, C, th, tw, N), n = m + 2,
+    # (C, m th+r-1, m tw+r-1, N), of V (n, n, C, th, tw, N), n = m + r - 1,
     # th = ceil(OH/m), tw = ceil(OW/m), and the n * n * G products of each
     # stack: no buffer is bigger than the tiles it holds
     seen = {}
@@ -432,55 +447,60 @@ def test_winograd_buffers_hold_exactly_the_tiles(monkeypatch, m):
             seen.setdefault(name, []).append(record(*args))
             return original(*args)
         monkeypatch.setattr(winograd, name, recorded)
-    spy("input_transform", lambda xb, th, tw, V: (xb.shape, (th, tw), V.shape))
-    spy("input_transform_transposed", lambda gV, th, tw, gxb: (gV.shape, gxb.shape))
+    spy("input_transform", lambda xb, th, tw, V, m_: (xb.shape, (th, tw), V.shape, m_))
+    spy("input_transform_transposed", lambda gV, th, tw, gxb, m_: (gV.shape, gxb.shape, m_))
     spy("batched_products", lambda product, count, a: count)
-    n = m + 2
-    # (H, W, ph, pw) -> (th, tw) for m = 2 and m = 3; outputs 7x4, 2x8, 2x1, 40x1
+    n = m + r - 1
+    # (H, W, ph, pw) -> (th, tw) for m = 2 and m = 3 (3x3 kernels), outputs
+    # 7x4, 2x8, 2x1, 40x1; for F(2x2, 5x5) the images 2 pixels larger
     tiles = {(5, 4, 2, 1): ((4, 2), (3, 2)), (2, 6, 1, 2): ((1, 4), (1, 3)),
              (4, 1, 0, 1): ((1, 1), (1, 1)), (40, 3, 1, 0): ((20, 1), (14, 1))}
     for (h, w, ph, pw), per_m in tiles.items():
         th, tw = per_m[m - 2]
+        h, w = h + r - 3, w + r - 3
         seen.clear()
-        x, wt = np.ones((2, 4, h, w)), np.ones((6, 2, 3, 3))
+        x, wt = np.ones((2, 4, h, w)), np.ones((6, 2, r, r))
         y, saved = winograd.forward(x, wt, None, (1, 1), (ph, pw), 2,
-                                    (h + 2 * ph - 2, w + 2 * pw - 2), m=m)
+                                    (h + 2 * ph - r + 1, w + 2 * pw - r + 1), m=m)
         assert saved[5].shape == (n, n, 4, th, tw, 2)
         winograd.backward(saved, np.ones(y.shape), True, True, False)
-        assert seen["input_transform"] == [((4, m * th + 2, m * tw + 2, 2), (th, tw),
-                                            (n, n, 4, th, tw, 2))]
+        assert seen["input_transform"] == [((4, m * th + r - 1, m * tw + r - 1, 2), (th, tw),
+                                            (n, n, 4, th, tw, 2), m)]
         assert seen["input_transform_transposed"] == [((n, n, 4, th, tw, 2),
-                                                       (4, m * th + 2, m * tw + 2, 2))]
+                                                       (4, m * th + r - 1, m * tw + r - 1, 2), m)]
         assert seen["batched_products"] == [2 * n * n] * 3
 
 
 # ---------------------------------------------------------------- Winograd's matrices and accuracy
-@pytest.mark.parametrize("m", [2, 3])
-def test_winograd_matrices_give_the_3_tap_correlation(m):
-    # y = AT [(G g) * (BT d)] is y_k = d_k g0 + d_{k+1} g1 + d_{k+2} g2:
+@pytest.mark.parametrize("m, r", [(2, 3), (3, 3), (2, 5)])
+def test_winograd_matrices_give_the_r_tap_correlation(m, r):
+    # y = AT [(G g) * (BT d)] is y_k = d_k g0 + ... + d_{k+r-1} g_{r-1}:
     # exactly in rationals (random small fractions d, g), and to float64
     # rounding with the float64 matrices the path uses (random normals)
     from fractions import Fraction
-    AT, G, BT = winograd_matrices.exact_matrices(m, 3, winograd_matrices.POINTS[m])
-    n = m + 2
-    assert (len(AT), len(AT[0]), len(G), len(G[0]), len(BT), len(BT[0])) == (m, n, n, 3, n, n)
-    rng = np.random.default_rng(m)
+    AT, G, BT = winograd_matrices.exact_matrices(m, r, winograd_matrices.POINTS[(m, r)])
+    n = m + r - 1
+    assert (len(AT), len(AT[0]), len(G), len(G[0]), len(BT), len(BT[0])) == (m, n, n, r, n, n)
+    rng = np.random.default_rng(m * 10 + r)
     for _ in range(20):
         d = [Fraction(int(v), int(q)) for v, q in zip(rng.integers(-50, 50, n), rng.integers(1, 9, n))]
-        g = [Fraction(int(v), int(q)) for v, q in zip(rng.integers(-50, 50, 3), rng.integers(1, 9, 3))]
-        prods = [sum(G[i][k] * g[k] for k in range(3)) * sum(BT[i][j] * d[j] for j in range(n))
+        g = [Fraction(int(v), int(q)) for v, q in zip(rng.integers(-50, 50, r), rng.integers(1, 9, r))]
+        prods = [sum(G[i][k] * g[k] for k in range(r)) * sum(BT[i][j] * d[j] for j in range(n))
                  for i in range(n)]
         y = [sum(AT[k][i] * prods[i] for i in range(n)) for k in range(m)]
-        assert y == [sum(d[k + t] * g[t] for t in range(3)) for k in range(m)]
-    at, gm, bt = winograd.MATRICES[m]
+        assert y == [sum(d[k + t] * g[t] for t in range(r)) for k in range(m)]
+    at, gm, bt = winograd.MATRICES[(m, r)]
     assert at.dtype == gm.dtype == bt.dtype == np.float64
     np.testing.assert_array_equal(at, np.array(AT, dtype=float))
     np.testing.assert_array_equal(bt, np.array(BT, dtype=float))
     np.testing.assert_array_equal(gm, np.array([[float(v) for v in row] for row in G]))
     for _ in range(20):
-        d, g = rng.standard_normal(n), rng.standard_normal(3)
+        d, g = rng.standard_normal(n), rng.standard_normal(r)
         np.testing.assert_allclose(at @ ((gm @ g) * (bt @ d)), np.correlate(d, g, "valid"),
                                    rtol=1e-13, atol=1e-13)
+    # BT and AT dyadic (exact in binary floating point): denominators powers of 2
+    assert all(v.denominator & (v.denominator - 1) == 0 for mat in (AT, BT) for row in mat
+               for v in row)
 
 
 def test_winograd_matrices_of_f2_are_lavin_and_grays_up_to_row_signs():
@@ -494,7 +514,7 @@ def test_winograd_matrices_of_f2_are_lavin_and_grays_up_to_row_signs():
     np.testing.assert_array_equal(BT, flip[:, None] * lavin_bt)
     np.testing.assert_array_equal(G, [[-1, 0, 0]] + lavin_g[1:].tolist())
     np.testing.assert_array_equal(AT, lavin_at * [1, 1, 1, -1])
-    assert (winograd.AT, winograd.G, winograd.BT) == winograd.MATRICES[2]
+    assert (winograd.AT, winograd.G, winograd.BT) == winograd.MATRICES[(2, 3)]
 
 
 def test_winograd_matrices_refuse_wrong_points_and_build_other_sizes():
@@ -517,12 +537,40 @@ def test_winograd_error_growth_of_the_chosen_points():
     # sets' (0, 1, -1 with 2 or 1/2: 3.38 at one end, 11.4)
     from fractions import Fraction
     growth = winograd_matrices.error_growth
-    np.testing.assert_allclose(growth(*winograd.MATRICES[2]), [np.sqrt(5 / 3)] * 2, rtol=1e-12)
-    f3 = growth(*winograd.MATRICES[3])
+    np.testing.assert_allclose(growth(*winograd.MATRICES[(2, 3)]), [np.sqrt(5 / 3)] * 2,
+                               rtol=1e-12)
+    f3 = growth(*winograd.MATRICES[(3, 3)])
     np.testing.assert_allclose(f3, [2.1858, 1.2019, 2.1858], rtol=1e-4)
     for fourth in (2, Fraction(1, 2)):
         textbook = growth(*winograd_matrices.winograd_matrices(3, points=(0, 1, -1, fourth)))
         assert textbook.max() ** 2 > 11 > 2 * f3.max() ** 2
+
+
+def test_winograd_error_growth_of_f2x5_points():
+    # F(2, 5) on 0, 1, -1, 2, -1/2 (closed under t -> -1/t): both outputs
+    # alike (2.79; a 2-D tile 7.8), the weight gradient's taps symmetric
+    # (3.78 at the ends; 2-D 14.3); the textbook sets 0, +-1, +-2 and
+    # 0, +-1, +-1/2 2.5x and 3.2x worse at their worst 2-D output and
+    # weight tap, and no other set of the module doc's table better on either
+    from fractions import Fraction
+    growth, wgrowth = winograd_matrices.error_growth, winograd_matrices.weight_gradient_growth
+    chosen = winograd.MATRICES[(2, 5)]
+    np.testing.assert_allclose(growth(*chosen), [2.7889, 2.7889], rtol=1e-4)
+    np.testing.assert_allclose(wgrowth(*chosen), [3.7786, 1.9437, 1.6667, 1.9437, 3.7786],
+                               rtol=1e-4)
+    half = Fraction(1, 2)
+    for points in ((0, 1, -1, 2, -2), (0, 1, -1, half, -half), (0, 1, -1, 2, half),
+                   (0, -1, half, 2, -2), (0, 2, -2, half, -half)):
+        other = winograd_matrices.winograd_matrices(2, 5, points)
+        assert growth(*other).max() > growth(*chosen).max()
+        assert wgrowth(*other).max() > wgrowth(*chosen).max()
+        if points in ((0, 1, -1, 2, -2), (0, 1, -1, half, -half)):      # the textbook sets
+            assert growth(*other).max() ** 2 > 2.5 * growth(*chosen).max() ** 2
+            assert wgrowth(*other).max() ** 2 > 3 * wgrowth(*chosen).max() ** 2
+    # F(2, 3) and F(3, 3): the weight gradient's growth is no worse than the output's
+    np.testing.assert_allclose(wgrowth(*winograd.MATRICES[(2, 3)]), [np.sqrt(2), 1, np.sqrt(2)])
+    np.testing.assert_allclose(wgrowth(*winograd.MATRICES[(3, 3)]),
+                               growth(*winograd.MATRICES[(3, 3)]), rtol=1e-12)
 
 
 def _preset_conv_errors(path, seeds=(0, 1, 2)):
@@ -561,6 +609,66 @@ def test_winograd_float32_error_at_the_small_presets_conv3_to_conv5():
     assert f3.max() < 10 * f2.max() and f3.min() > 1e-8, (f2, f3)
 
 
+# the CIFAR presets' 5x5 layers (padding 2): (N, C_in, H, C_out, groups)
+CIFAR_5X5 = {"small conv1": (4, 3, 28, 32, 1), "small conv2": (4, 32, 13, 64, 2),
+             "half conv2": (4, 48, 13, 128, 2)}
+
+
+def _errors_5x5(path, n, c, h, c_out, g, seed):
+    """max |error| / max |reference| of (y, dL/dx, dL/dW), float32 against float64."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, h)).astype(np.float32)
+    w = (rng.standard_normal((c_out, c // g, 5, 5)) / np.sqrt(c // g * 25)).astype(np.float32)
+    gy = rng.standard_normal((n, c_out, h, h)).astype(np.float32)
+    x64, w64, gy64 = (a.astype(np.float64) for a in (x, w, gy))
+    ref = [ref_conv2d(x64, w64, None, 1, 2, g)] + list(
+        ref_conv2d_backward(gy64, x64, w64, 1, 2, g)[:2])
+    X, Wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    with paths.use("conv2d", path):
+        y = conv2d(X, Wt, padding=2, groups=g)
+        y.backward(gy)
+    return np.array([np.abs(a - r).max() / np.abs(r).max()
+                     for a, r in zip((y.data, X.grad, Wt.grad), ref)])
+
+
+@pytest.mark.parametrize("layer", sorted(CIFAR_5X5))
+def test_winograd_f2x5_float32_error_at_the_cifar_5x5_layers(layer):
+    # measured, worst over seeds 0-9, (y, dL/dx, dL/dW) F(2x2, 5x5) against
+    # im2col: small conv1 (1.4, 1.5, 2.1)e-6 against (3.7, 2.3, 5.7)e-7,
+    # small conv2 (1.4, 1.3, 2.1)e-6 against (8.2, 2.5, 6.3)e-7, half conv2
+    # (1.6, 2.2, 7.2)e-6 against (7.2, 2.8, 7.2)e-7 (winograd_f2x2_5x5's doc):
+    # bounds with some room, 3e-6 on y and dL/dx, 1.5e-5 on dL/dW (whose
+    # corner taps grow the products' rounding by 14.3, the outputs by 7.8),
+    # seeds 0-2 here
+    worst = np.max([_errors_5x5("winograd_f2x2_5x5", *CIFAR_5X5[layer], seed)
+                    for seed in range(3)], axis=0)
+    cols = np.max([_errors_5x5("chwn_slices", *CIFAR_5X5[layer], seed) for seed in range(3)],
+                  axis=0)
+    assert worst[0] < 3e-6 and worst[1] < 3e-6 and worst[2] < 1.5e-5, (worst, cols)
+    assert (worst < 25 * cols).all() and worst.min() > 1e-8, (worst, cols)
+
+
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (5, 2), (4, 1)])
+def test_winograd_f2x5_falls_back_to_im2col_off_5x5_stride_1(kernel, stride):
+    # forced on another window, the path runs the im2col convolution
+    # (the module re-exports its interface), to the reference's values
+    assert winograd_f2x2_5x5.applies((5, 5), (1, 1))
+    assert not winograd_f2x2_5x5.applies((kernel, kernel), (stride, stride))
+    assert not winograd_f2x2_5x5.applies((5, 5), (1, 2))
+    rng = np.random.default_rng(kernel * 10 + stride)
+    x, w = rng.standard_normal((2, 4, 9, 8)), rng.standard_normal((6, 2, kernel, kernel))
+    X, Wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    with paths.use("conv2d", "winograd_f2x2_5x5"):
+        y = conv2d(X, Wt, stride=stride, padding=1, groups=2)
+        assert not y.creator.winograd and not y.creator.delegated
+        gy = rng.standard_normal(y.shape)
+        y.backward(gy)
+    np.testing.assert_allclose(y.data, ref_conv2d(x, w, None, stride, 1, 2), rtol=1e-10,
+                               atol=1e-10)
+    for t, ref in zip((X, Wt), ref_conv2d_backward(gy, x, w, stride, 1, 2)):
+        np.testing.assert_allclose(t.grad, ref, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("path", WINOGRAD)
 def test_winograd_bias_gradient_is_the_im2col_paths_row_sum(path):
     # dL/db: each channel's contiguous row of gy in CHWN, NumPy's pairwise
@@ -571,14 +679,15 @@ def test_winograd_bias_gradient_is_the_im2col_paths_row_sum(path):
     rng = np.random.default_rng(11)
     for hw in ((6, 6), (7, 5)):
         x = rng.standard_normal((64, 3) + hw).astype(np.float32)
-        w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+        r = KERNEL[path]                         # padding r // 2: the same size out
+        w = rng.standard_normal((4, 3, r, r)).astype(np.float32)
         b = rng.standard_normal(4).astype(np.float32)
         gy = (rng.standard_normal((64, 4) + hw) + 100).astype(np.float32)    # a large mean
         grads = {}
         for p in (path, "chwn_slices"):
             B = Tensor(b, requires_grad=True)
             with paths.use("conv2d", p):
-                conv2d(Tensor(x), Tensor(w), B, padding=1).backward(gy)
+                conv2d(Tensor(x), Tensor(w), B, padding=r // 2).backward(gy)
             grads[p] = B.grad
         exact = gy.astype(np.float64).sum(axis=(0, 2, 3))
         if hw == (6, 6):
@@ -685,9 +794,11 @@ def test_paths_default_rule_on_numpy(monkeypatch):
         assert paths.choose("conv2d", np, window=window, group_channels=256) is im2col_chunks
     for window in (None, ((3, 3), (2, 2)), ((11, 11), (4, 4)), ((5, 5), (1, 2)), ((5, 5), (2, 1))):
         assert paths.choose("conv2d", np, window=window, group_channels=256) is im2col_cpu
-    for c in (1, 64, 128, 384, 10**4):        # F(3x3) only when forced (not yet timed)
+    for c in (1, 64, 128, 384, 10**4):        # F(3x3), F(2x2, 5x5) only when forced
         assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=c) \
             is not winograd_f3x3
+        assert paths.choose("conv2d", np, window=((5, 5), (1, 1)), group_channels=c) \
+            is im2col_chunks
     monkeypatch.setattr(paths, "WINOGRAD_BY_DEFAULT", False)
     assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=256) is im2col_chunks
     monkeypatch.setattr(paths, "WINOGRAD_BY_DEFAULT", True)
@@ -724,7 +835,7 @@ def test_paths_use_nests_restores_and_checks():
     assert paths._forced == {}
     with pytest.raises(ValueError, match=r"conv2d has no path 'fast'; its paths are "
                                          r"\['chwn_slices', 'winograd_f2x2_3x3', 'winograd_f3x3_3x3', "
-                                         r"'chwn_chunks', 'cuda_kernels'\]"):
+                                         r"'winograd_f2x2_5x5', 'chwn_chunks', 'cuda_kernels'\]"):
         with paths.use("conv2d", "fast"):
             pass
     with pytest.raises(ValueError, match=r"unknown op 'pool'; the ops are \['conv2d', "
@@ -744,7 +855,7 @@ def test_paths_a_forced_cupy_path_refuses_numpy_arrays(op):
 
 
 def test_paths_table_and_loaded_modules():
-    assert [p.cupy_only for p in paths.TABLE["conv2d"]] == [False, False, False, False, True]
+    assert [p.cupy_only for p in paths.TABLE["conv2d"]] == [False] * 5 + [True]
     assert [p.cupy_only for p in paths.TABLE["max_pool2d"]] == [False, False, True]
     assert [p.cupy_only for p in paths.TABLE["local_response_norm"]] == [False, True]
     for op, table in paths.TABLE.items():

@@ -374,7 +374,8 @@ def case_conv2d(draw, path=None):
     (h, w), (kh, kw), stride, padding = _ints(draw, 1, 6), _ints(draw, 1, 3), _ints(draw, 1, 2), \
         _ints(draw, 0, 2)
     if path and path.startswith("winograd"):     # the windows it computes by Winograd
-        (kh, kw), stride = (3, 3), (1, 1)
+        r = int(path[-1])                        # winograd_f<m>x<m>_<r>x<r>
+        (kh, kw), stride = (r, r), (1, 1)
     assume(h + 2 * padding[0] >= kh and w + 2 * padding[1] >= kw)
     inputs = [_normal(draw, (n, c, h, w)), _normal(draw, (c_out, c // groups, kh, kw))]
     if draw(st.booleans()):
@@ -481,6 +482,7 @@ CPU_CASES = dict(CASES, **{
     "conv2d[chwn_slices]": lambda draw: case_conv2d(draw, "chwn_slices"),
     "conv2d[winograd_f2x2_3x3]": lambda draw: case_conv2d(draw, "winograd_f2x2_3x3"),
     "conv2d[winograd_f3x3_3x3]": lambda draw: case_conv2d(draw, "winograd_f3x3_3x3"),
+    "conv2d[winograd_f2x2_5x5]": lambda draw: case_conv2d(draw, "winograd_f2x2_5x5"),
     "max_pool2d[phases]": lambda draw: case_max_pool2d(draw, "phases"),
     "max_pool2d[planes_last]": lambda draw: case_max_pool2d(draw, "planes_last"),
 })

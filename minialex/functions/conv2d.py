@@ -65,7 +65,8 @@ class Conv2dFunction(Function):
     written over X's memory once dL/dW is done.
 
     3x3 stride-1 windows may instead run Winograd's F(2x2, 3x3) or
-    F(3x3, 3x3), and any window the same products a chunk of images at a
+    F(3x3, 3x3), 5x5 stride-1 ones F(2x2, 5x5) (``.winograd_f2x2_5x5``),
+    and any window the same products a chunk of images at a
     time (the path table decides; forward, backward and their derivation in
     :mod:`minialex.functions._kernels.winograd` and ``.im2col_chunks``).
     """

@@ -9,8 +9,9 @@ path runs when.
 - :mod:`.im2col_chunks`: the same im2col convolution a chunk of images at a
   time, each thread its own chunks (stride-1 windows on NumPy).
 - :mod:`.winograd`: conv2d's 3x3 stride-1 windows by Winograd F(m x m, 3x3),
-  the F(2x2) path; :mod:`.winograd_f3x3` the F(3x3) one (forced only, for
-  now); :mod:`.winograd_matrices` builds their matrices from the points.
+  the F(2x2) path; :mod:`.winograd_f3x3` the F(3x3) one and
+  :mod:`.winograd_f2x2_5x5` F(2x2, 5x5) for 5x5 windows (both forced only,
+  for now); :mod:`.winograd_matrices` builds their matrices from the points.
 - :mod:`.pool_phases`, :mod:`.pool_planes_last`: max-pooling's two CPU
   forward paths; :mod:`.pool_scatter`: its backward (one scatter-add).
 - :mod:`.lrn_window`: LRN's sliding window sums over channels.

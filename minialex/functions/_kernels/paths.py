@@ -18,6 +18,9 @@ conv2d         winograd_f2x2 any    NumPy, 3x3 kernel, stride 1, at least
 conv2d         winograd_f3x3 any    never (forced with ``use``): F(3x3, 3x3),
                _3x3                 its speed not yet measured on an idle
                                     machine
+conv2d         winograd_f2x2 any    never (forced with ``use``): F(2x2, 5x5)
+               _5x5                 for 5x5 stride 1, its speed not yet
+                                    measured on an idle machine
 conv2d         chwn_chunks   any    NumPy, other stride-1 windows
 conv2d         chwn_slices   any    NumPy, strides over 1 (e.g. the
                                     ImageNet net's 11x11/4 conv1)
@@ -57,7 +60,8 @@ class Path:
 
 TABLE = {
     "conv2d": (Path("chwn_slices", "im2col_cpu"), Path("winograd_f2x2_3x3", "winograd"),
-               Path("winograd_f3x3_3x3", "winograd_f3x3"), Path("chwn_chunks", "im2col_chunks"),
+               Path("winograd_f3x3_3x3", "winograd_f3x3"), Path("winograd_f2x2_5x5", "winograd_f2x2_5x5"),
+               Path("chwn_chunks", "im2col_chunks"),
                Path("cuda_kernels", "im2col_cuda", True)),
     "max_pool2d": (Path("phases", "pool_phases"), Path("planes_last", "pool_planes_last"),
                    Path("cuda_kernels", "pool_cuda", True)),

@@ -4,7 +4,10 @@ or 3 (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
 CVPR 2016, section 4), forward and backward; every other window falls
 back to im2col (this module re-exports :mod:`.im2col_cpu`'s interface, so
 ``paths.use`` can force it on any conv). This module is the F(2x2) path;
-:mod:`.winograd_f3x3` runs the same code with m = 3.
+:mod:`.winograd_f3x3` runs the same code with m = 3, and
+:mod:`.winograd_f2x2_5x5` with m = 2 on 5x5 kernels (r = 5): everything
+below holds for an r x r kernel with n = m + r - 1 and tiles overlapping
+by r - 1, the matrices F(m, r)'s.
 
 One dimension first, F(m, 3): m outputs of a 3-tap correlation,
 ``y_k = d_k g0 + d_{k+1} g1 + d_{k+2} g2``, from a tile of n = m + 2
@@ -118,9 +121,10 @@ __all__ = ["applies", "forward", "backward", "both_sides", "combine", "input_tra
            "input_transform_transposed", "output_transform", "output_transform_transposed",
            "MATRICES", "BT", "G", "AT"]
 
-# m -> (AT (m, m+2), G (m+2, 3), BT (m+2, m+2)) of F(m, 3), float64
-MATRICES = {m: winograd_matrices(m) for m in (2, 3)}
-AT, G, BT = MATRICES[2]
+# (m, r) -> (AT (m, n), G (n, r), BT (n, n)) of F(m, r), n = m + r - 1, float64:
+# F(2, 3) and F(3, 3) here, F(2, 5) for :mod:`.winograd_f2x2_5x5`
+MATRICES = {(m, r): winograd_matrices(m, r) for m, r in ((2, 3), (3, 3), (2, 5))}
+AT, G, BT = MATRICES[(2, 3)]
 
 
 def applies(kernel, stride):
@@ -212,15 +216,15 @@ def _tiles(out_hw, m=2):
     return -(-out_hw[0] // m), -(-out_hw[1] // m)
 
 
-def input_transform(xb, th, tw, V):
+def input_transform(xb, th, tw, V, m=2):
     """``V[a, b] = (BT d B)[a, b]`` for every n x n tile d (stride m,
-    n = m + 2 = V.shape[0]) of the padded image xb (C, m th+2, m tw+2, N),
+    n = m + r - 1 = V.shape[0]) of the padded image xb (C, m th+r-1, m tw+r-1, N),
     into V (n, n, C, th, tw, N): ``BT`` along the rows from strided row
     slices of xb (the tile rows i of all tiles are the rows i, i+m, ...),
     then along the columns likewise, so the tiles themselves are never
     copied out. Split over channels."""
     n = V.shape[0]
-    m, bt = n - 2, MATRICES[n - 2][2]
+    bt = MATRICES[(m, n - m + 1)][2]
 
     def work(lo, hi):
         x = xb[lo:hi]
@@ -231,11 +235,11 @@ def input_transform(xb, th, tw, V):
     parallel(work, xb.shape[0], xb)
 
 
-def input_transform_transposed(gV, th, tw, gxb):
+def input_transform_transposed(gV, th, tw, gxb, m=2):
     """The adjoint of :func:`input_transform`: adds ``(B gV BT)`` of every
-    tile onto the tile's pixels of gxb (C, m th+2, m tw+2, N)."""
+    tile onto the tile's pixels of gxb (C, m th+r-1, m tw+r-1, N)."""
     xp, n = get_array_module(gV), gV.shape[0]
-    m, bt = n - 2, MATRICES[n - 2][2]
+    bt = MATRICES[(m, n - m + 1)][2]
 
     def work(lo, hi):
         for a in range(n):
@@ -259,8 +263,8 @@ def output_transform(M, Yv):
     """``(AT m A)`` of each n x n tile m of M (n, n, K, th, tw, N), written
     into the output tiles Yv (K, th, m, tw, m, N) (a view of the
     (K, m th, m tw, N) output). Split over output channels."""
-    n = M.shape[0]
-    m, at = n - 2, MATRICES[n - 2][0]
+    n, m = M.shape[0], Yv.shape[2]
+    at = MATRICES[(m, n - m + 1)][0]
 
     def work(lo, hi):
         for p in range(m):
@@ -273,8 +277,8 @@ def output_transform(M, Yv):
 def output_transform_transposed(gYv, gM):
     """The adjoint of :func:`output_transform`: ``gM[a, b] = (A gy AT)[a, b]``
     from the output tiles gYv (K, th, m, tw, m, N), into gM (n, n, K, th, tw, N)."""
-    n = gM.shape[0]
-    m, at = n - 2, MATRICES[n - 2][0]
+    n, m = gM.shape[0], gYv.shape[2]
+    at = MATRICES[(m, n - m + 1)][0]
 
     def work(lo, hi):
         for a in range(n):
@@ -284,30 +288,31 @@ def output_transform_transposed(gYv, gM):
     parallel(work, gM.shape[2], gM)
 
 
-def _transformed_input(x, padding, out_hw, m=2):
+def _transformed_input(x, padding, out_hw, m=2, r=3):
     """V (n, n, C, th, tw, N): ``BT d B`` of every input tile d of x."""
     (N, C, H, Wd), (ph, pw), (th, tw) = x.shape, padding, _tiles(out_hw, m)
-    xb = to_chwn(x, padding, end=(m * th + 2 - H - 2 * ph, m * tw + 2 - Wd - 2 * pw))
-    V = new_columns(get_array_module(x), (m + 2, m + 2, C, th, tw, N), x.dtype)
-    input_transform(xb, th, tw, V)
+    xb = to_chwn(x, padding, end=(m * th + r - 1 - H - 2 * ph, m * tw + r - 1 - Wd - 2 * pw))
+    V = new_columns(get_array_module(x), (m + r - 1, m + r - 1, C, th, tw, N), x.dtype)
+    input_transform(xb, th, tw, V, m)
     return V
 
 
 def forward(x, W, b, stride, padding, groups, out_hw, keep=True, m=2):
-    """y = conv(x, W) + b for a 3x3 kernel, stride 1, by F(m x m, 3x3)
-    (m = 2 or 3; n = m + 2).
+    """y = conv(x, W) + b for an r x r kernel, stride 1, by F(m x m, r x r)
+    ((m, r) = (2, 3), (3, 3) or (2, 5); n = m + r - 1).
 
-    x (N, C, H, W), W (C_out, C/G, 3, 3), b (C_out,) or None, ``stride``
+    x (N, C, H, W), W (C_out, C/G, r, r), b (C_out,) or None, ``stride``
     (1, 1) (the caller checked :func:`applies`); returns
     (y (N, C_out, OH, OW), saved) where ``saved`` is what :func:`backward`
     needs (x, the transformed kernel U, if ``keep`` the transformed input
-    V, and m; a backward pass uses V's memory, a second one rebuilds it)."""
+    V, m and r; a backward pass uses V's memory, a second one rebuilds it)."""
     xp = get_array_module(x)
-    (N, C), C_out, Gr, n = x.shape[:2], W.shape[0], groups, m + 2
+    (N, C), C_out, Gr, r = x.shape[:2], W.shape[0], groups, W.shape[2]
+    n = m + r - 1
     th, tw = _tiles(out_hw, m)
-    V = _transformed_input(x, padding, out_hw, m)       # BT d B of every tile
-    g = xp.ascontiguousarray(W.transpose(2, 3, 0, 1))   # (3, 3, C_out, C/G)
-    U = both_sides(MATRICES[m][1], g).reshape(n * n, Gr, C_out // Gr, C // Gr)   # G g GT
+    V = _transformed_input(x, padding, out_hw, m, r)    # BT d B of every tile
+    g = xp.ascontiguousarray(W.transpose(2, 3, 0, 1))   # (r, r, C_out, C/G)
+    U = both_sides(MATRICES[(m, r)][1], g).reshape(n * n, Gr, C_out // Gr, C // Gr)  # G g GT
     M = new_columns(xp, (n * n, Gr, C_out // Gr, th * tw * N), x.dtype)
     U3, V3, M3 = (a.reshape((n * n * Gr,) + a.shape[2:])
                   for a in (U, V.reshape(n * n, Gr, C // Gr, -1), M))
@@ -321,18 +326,18 @@ def forward(x, W, b, stride, padding, groups, out_hw, keep=True, m=2):
     y = to_nchw(Y[:, :out_hw[0], :out_hw[1]], b)
     if not keep:
         free_columns(V)
-    return y, [x, padding, groups, out_hw, U, V if keep else None, m]
+    return y, [x, padding, groups, out_hw, U, V if keep else None, m, r]
 
 
 def backward(saved, gy, needs_x, needs_W, needs_b):
     """(dL/dx, dL/dW, dL/db) of :func:`forward` for gy (N, C_out, OH, OW),
     each None where not needed (derivation in the module doc)."""
     xp = get_array_module(gy)
-    x, (ph, pw), Gr, (OH, OW), U, V, m = saved
+    x, (ph, pw), Gr, (OH, OW), U, V, m, r = saved
     saved[5] = None                                     # V's memory is reused below
     if V is None:                                       # a second backward: rebuild it
-        V = _transformed_input(x, (ph, pw), (OH, OW), m)
-    (N, C, H, Wd), C_out, n = x.shape, gy.shape[1], m + 2
+        V = _transformed_input(x, (ph, pw), (OH, OW), m, r)
+    (N, C, H, Wd), C_out, n = x.shape, gy.shape[1], m + r - 1
     th, tw = _tiles((OH, OW), m)
     gyb = to_chwn(gy, (0, 0), end=(m * th - OH, m * tw - OW))     # (C_out, m th, m tw, N)
     gb = gyb.reshape(C_out, -1).sum(axis=1) if needs_b else None   # rows: pairwise sums
@@ -347,8 +352,8 @@ def backward(saved, gy, needs_x, needs_W, needs_b):
         def product(lo, hi):                                           # gM V^T
             gU[lo:hi] = a_times_b_transposed(gM[lo:hi], V3[lo:hi])
         batched_products(product, n * n * Gr, V3)
-        gW = both_sides(MATRICES[m][1].T, gU.reshape(n, n, C_out, C // Gr))   # GT gU G
-        gW = xp.ascontiguousarray(gW.transpose(2, 3, 0, 1))            # (C_out, C/G, 3, 3)
+        gW = both_sides(MATRICES[(m, r)][1].T, gU.reshape(n, n, C_out, C // Gr))  # GT gU G
+        gW = xp.ascontiguousarray(gW.transpose(2, 3, 0, 1))            # (C_out, C/G, r, r)
     if needs_x:
         UT, gV = U.reshape(n * n * Gr, C_out // Gr, C // Gr).transpose(0, 2, 1), \
             V.reshape(n * n * Gr, C // Gr, -1)
@@ -356,8 +361,8 @@ def backward(saved, gy, needs_x, needs_W, needs_b):
         def product(lo, hi):                                           # U^T gM, over V
             xp.matmul(UT[lo:hi], gM[lo:hi], out=gV[lo:hi])
         batched_products(product, n * n * Gr, gV)
-        gxb = xp.zeros((C, m * th + 2, m * tw + 2, N), dtype=gy.dtype)
-        input_transform_transposed(gV.reshape(n, n, C, th, tw, N), th, tw, gxb)   # B gV BT
+        gxb = xp.zeros((C, m * th + r - 1, m * tw + r - 1, N), dtype=gy.dtype)
+        input_transform_transposed(gV.reshape(n, n, C, th, tw, N), th, tw, gxb, m)  # B gV BT
         gx = to_nchw(gxb[:, ph:ph + H, pw:pw + Wd])
     free_columns(gM.reshape(n, n, C_out, th, tw, N))
     free_columns(V)

@@ -1,7 +1,8 @@
 """The matrices (AT, G, BT) of Winograd's minimal filtering F(m, r), built
 exactly from interpolation points (the Cook-Toom construction; Lavin &
 Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016,
-section 4). :mod:`.winograd` uses them for F(2, 3) and F(3, 3).
+section 4). :mod:`.winograd` uses them for F(2, 3), F(3, 3) and F(2, 5)
+(:mod:`.winograd_f2x2_5x5`).
 
 Linear convolution first. For polynomials x(t) of degree m-1 and h(t) of
 degree r-1, the product s = x h has degree n-1, n = m + r - 1, and its
@@ -99,12 +100,16 @@ from fractions import Fraction
 
 import numpy
 
-__all__ = ["POINTS", "polynomial", "exact_matrices", "winograd_matrices", "error_growth"]
+__all__ = ["POINTS", "polynomial", "exact_matrices", "winograd_matrices", "error_growth",
+           "weight_gradient_growth"]
 
-# The finite interpolation points of F(m, 3) (infinity is always the last):
-# m + 1 of them. F(3, 3)'s set is closed under t -> 1/t: 2.3-2.6x more
-# exact in float32 than 0, 1, -1 with 2 or with 1/2 (module doc).
-POINTS = {2: (0, 1, -1), 3: (0, -1, Fraction(1, 2), 2)}
+# (m, r) -> the finite interpolation points of F(m, r) (infinity is always
+# the last): m + r - 2 of them. F(3, 3)'s set is closed under t -> 1/t:
+# 2.3-2.6x more exact in float32 than 0, 1, -1 with 2 or with 1/2 (module
+# doc); F(2, 5)'s under t -> -1/t, 2.2x more exact than 0, +-1, +-2 or
+# 0, +-1, +-1/2 (:mod:`.winograd_f2x2_5x5`).
+POINTS = {(2, 3): (0, 1, -1), (3, 3): (0, -1, Fraction(1, 2), 2),
+          (2, 5): (0, 1, -1, 2, Fraction(-1, 2))}
 
 
 def polynomial(roots):
@@ -142,7 +147,7 @@ def exact_matrices(m, r, points):
 def winograd_matrices(m, r=3, points=None):
     """(AT (m, n), G (n, r), BT (n, n)) of F(m, r) as float64 arrays,
     n = m + r - 1, from ``points`` (default :data:`POINTS`)."""
-    points = POINTS[m] if points is None else points
+    points = POINTS[(m, r)] if points is None else points
     return tuple(numpy.array([[float(v) for v in row] for row in mat], dtype=numpy.float64)
                  for mat in exact_matrices(m, r, points))
 
@@ -154,3 +159,14 @@ def error_growth(AT, G, BT):
     the products grows past its size (module doc)."""
     rows = (G ** 2).sum(axis=1) * (BT ** 2).sum(axis=1)              # E[m_i^2]
     return numpy.sqrt((AT ** 2 * rows).sum(axis=1) / G.shape[1])
+
+
+def weight_gradient_growth(AT, G, BT):
+    """Per kernel tap t of F(m, r): :func:`error_growth` of the weight
+    gradient. Its backward pass computes ``dL/dg = GT [(A gy) * (BT d)]``
+    (summed over tiles), so G's columns weight the rounded product rows as
+    AT's rows do forward: the rms of ``sum_i G[i, t] (A gy)_i (BT d)_i``
+    over iid standard normal gy and d, over that of the tile's exact share
+    ``sum_k gy_k d_{k+t}`` (= sqrt(m))."""
+    rows = (AT ** 2).sum(axis=0) * (BT ** 2).sum(axis=1)             # E[p_i^2]
+    return numpy.sqrt((G ** 2 * rows[:, None]).sum(axis=0) / AT.shape[0])
