@@ -155,3 +155,32 @@ def test_errors():
         DataLoader(x, y, prefetch=-1)
     with pytest.raises(ValueError, match="no batches"):
         DataLoader(x, y, batch_size=200, drop_last=True)
+
+
+# ---------------------------------------------------------------- shares of num_replicas ranks
+def shares(n, batch_size, world, rank):
+    x, y = dataset(n=n)
+    loader = DataLoader(x, y, batch_size=batch_size, shuffle=False, num_replicas=world, rank=rank)
+    out = []
+    for xb, yb in loader:
+        np.testing.assert_array_equal(ids(xb) % 10, yb)   # images and labels stay together
+        out.append(ids(xb).tolist())
+    return out
+
+
+def test_each_rank_takes_its_contiguous_share_of_every_batch():
+    """10 images in batches of 4 over 2 ranks, in data order: rank 0 gets the
+    first half of every global batch, rank 1 the second; the last batch
+    (8, 9) gives one image to each."""
+    assert shares(10, 4, 2, 0) == [[0, 1], [4, 5], [8]]
+    assert shares(10, 4, 2, 1) == [[2, 3], [6, 7], [9]]
+    assert shares(10, 4, 1, 0) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_a_rank_with_an_empty_share_skips_the_batch():
+    """9 images in batches of 4 over 4 ranks: the last batch (8) goes to rank
+    0 alone; ranks 1..3 skip it (no empty batch reaches the transform or the
+    caller), and the batches of one image each before it are kept."""
+    assert shares(9, 4, 4, 0) == [[0], [4], [8]]
+    assert shares(9, 4, 4, 1) == [[1], [5]]
+    assert shares(9, 4, 4, 3) == [[3], [7]]
