@@ -79,6 +79,17 @@ def test_conv2d_refuses_a_weight_that_is_not_4d(w_shape):
         check_conv2d(x, w, None, 1)
 
 
+def test_conv2d_refuses_zero_input_channels_by_name():
+    """No input channels is the library's ValueError (it was a bare reshape
+    error inside the im2col kernels), through F.conv2d too."""
+    x, w, _ = _conv_inputs((4, 0, 4, 4), (2, 0, 3, 3))
+    msg = r"conv2d needs at least one input channel, got x of shape \(4, 0, 4, 4\)"
+    with pytest.raises(ValueError, match=msg):
+        check_conv2d(x, w, None, 1)
+    with pytest.raises(ValueError, match=msg):
+        F.conv2d(x, w)
+
+
 def test_conv2d_channels_last_hint_also_when_the_weight_wants_more_channels():
     """x (1, 2, 4, 3) looks like NHWC with 3 channels, which the weight
     (C_in = 3) wants: the message says so (weight.shape[1] > C_in here)."""

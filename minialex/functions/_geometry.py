@@ -110,6 +110,8 @@ def check_conv2d(x, weight, bias, groups):
     if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
     C_in, C_out = x.shape[1], weight.shape[0]
+    if C_in == 0:
+        raise ValueError(f"conv2d needs at least one input channel, got x of shape {x.shape}")
     if C_in % groups:
         raise ValueError(f"conv2d: input channels C_in={C_in} are not divisible by "
                          f"groups={groups}")
