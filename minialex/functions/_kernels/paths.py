@@ -16,11 +16,10 @@ op             path          arrays chosen by default when
 conv2d         winograd_f2x2 any    NumPy, 3x3 kernel, stride 1, at least
                _3x3                 128 input channels a group (see below)
 conv2d         winograd_f3x3 any    never (forced with ``use``): F(3x3, 3x3),
-               _3x3                 its speed not yet measured on an idle
-                                    machine
+               _3x3                 measured 1.0-1.4x F(2x2)'s time (below)
 conv2d         winograd_f2x2 any    never (forced with ``use``): F(2x2, 5x5)
-               _5x5                 for 5x5 stride 1, its speed not yet
-                                    measured on an idle machine
+               _5x5                 for 5x5 stride 1, measured 1.7-5x the
+                                    chunks' time (below)
 conv2d         chwn_chunks   any    NumPy, other stride-1 windows
 conv2d         chwn_slices   any    NumPy, strides over 1 (e.g. the
                                     ImageNet net's 11x11/4 conv1)
@@ -93,6 +92,14 @@ PLANES_LAST_MAX_PIXELS = 400
 #   chunks of two images of strided copies.
 # On the EPYC of 2026-12-01 Winograd had also been faster than im2col on
 # half (0.81-0.92x) but not on small (0.97-1.11x).
+# The larger Winograd tiles lose (same Xeon, 2026-12-02 session 8, --repeats
+# 5, one run; the machine read ~1.4x slower than the run above for all of
+# minialex's paths, so compare within the run): F(3x3, 3x3) against
+# F(2x2, 3x3) 1.44x on small conv3, 1.00 on half conv3, 1.09 / 1.03 / 1.01
+# on paper conv3-5 (its 1.44x fewer products are paid back in 5x5 tiles'
+# transforms, which are memory passes); F(2x2, 5x5) against chunks 4.7x on
+# small conv1 (3 channels: all transform, no product), 2.1x on small
+# conv2, 1.9x on half conv2, 1.7x on paper conv2 (384.8 / 230.3 ms).
 WINOGRAD_BY_DEFAULT = True
 WINOGRAD_MIN_GROUP_CHANNELS = 128
 
