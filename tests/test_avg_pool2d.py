@@ -159,3 +159,44 @@ def test_every_small_window_along_each_axis_matches_the_window_by_window_referen
                                 y.backward(np.ones(y.shape))
                                 np.testing.assert_allclose(t.grad.ravel(), gwant, rtol=1e-12,
                                                            err_msg=str((w, k, s, p, ceil, include)))
+
+
+def test_the_size_message_adds_the_padding_on_both_sides():
+    """A 2x3 input with padding 1 is 4x5 padded (2 + 2 and 3 + 2, where
+    2 | 2 = 2, 2 ^ 2 = 0, 3 | 2 = 3 and 3 ^ 2 = 1 would print something
+    else), too small for a 6x6 kernel."""
+    with pytest.raises(ValueError) as info:
+        F.avg_pool2d(Tensor(np.zeros((1, 1, 2, 3))), 6, padding=1)
+    assert str(info.value).endswith("larger than the padded input (4, 5); use a smaller kernel")
+
+
+def test_a_stride_longer_than_the_padded_overhang_by_hand():
+    """4x4 input, kernel 5, stride 4, padding 2: one window, padded rows and
+    columns 0..4, i.e. input rows and columns 0..2 (the 8x8 padded map's last
+    rows are never read). y = x[:3, :3].sum() / 25 (padding counted), and the
+    gradient 1/25 on those nine inputs, 0 elsewhere. The padded buffer must
+    still hold rows up to ph + H = 6, past the window's end at row 5
+    (a buffer of (H + 2) ^ ph = 4 or of the window's 5 rows is too short)."""
+    x = Tensor(np.arange(1.0, 17.0).reshape(1, 1, 4, 4), requires_grad=True)
+    y = F.avg_pool2d(x, 5, stride=4, padding=2)
+    np.testing.assert_allclose(y.data, [[[[(1 + 2 + 3 + 5 + 6 + 7 + 9 + 10 + 11) / 25]]]],
+                               rtol=1e-15)
+    y.backward(np.ones((1, 1, 1, 1)))
+    want = np.zeros((4, 4))
+    want[:3, :3] = 1 / 25
+    np.testing.assert_array_equal(x.grad[0, 0], want)
+
+
+def test_padding_three_with_a_short_window_by_hand():
+    """5x5 input, kernel 6, stride 6, padding 3: one window, padded rows and
+    columns 0..5, i.e. input rows and columns 0..2: y = x[:3, :3].sum() / 36.
+    The buffer must hold ph + H = 8 rows though the window ends at row 6
+    (a buffer of (H + 2) | ph = 7 rows is too short)."""
+    x = Tensor(np.arange(1.0, 26.0).reshape(1, 1, 5, 5), requires_grad=True)
+    y = F.avg_pool2d(x, 6, stride=6, padding=3)
+    np.testing.assert_allclose(y.data, [[[[(1 + 2 + 3 + 6 + 7 + 8 + 11 + 12 + 13) / 36]]]],
+                               rtol=1e-15)
+    y.backward(np.ones((1, 1, 1, 1)))
+    want = np.zeros((5, 5))
+    want[:3, :3] = 1 / 36
+    np.testing.assert_allclose(x.grad[0, 0], want, rtol=1e-15)
