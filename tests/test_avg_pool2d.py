@@ -170,33 +170,21 @@ def test_the_size_message_adds_the_padding_on_both_sides():
     assert str(info.value).endswith("larger than the padded input (4, 5); use a smaller kernel")
 
 
-def test_a_stride_longer_than_the_padded_overhang_by_hand():
-    """4x4 input, kernel 5, stride 4, padding 2: one window, padded rows and
-    columns 0..4, i.e. input rows and columns 0..2 (the 8x8 padded map's last
-    rows are never read). y = x[:3, :3].sum() / 25 (padding counted), and the
-    gradient 1/25 on those nine inputs, 0 elsewhere. The padded buffer must
-    still hold rows up to ph + H = 6, past the window's end at row 5
-    (a buffer of (H + 2) ^ ph = 4 or of the window's 5 rows is too short)."""
-    x = Tensor(np.arange(1.0, 17.0).reshape(1, 1, 4, 4), requires_grad=True)
-    y = F.avg_pool2d(x, 5, stride=4, padding=2)
-    np.testing.assert_allclose(y.data, [[[[(1 + 2 + 3 + 5 + 6 + 7 + 9 + 10 + 11) / 25]]]],
+@pytest.mark.parametrize("size, kernel, padding, why", [
+    (4, 5, 2, "a buffer of (H + 2) ^ 2 = 4 rows cannot take the input at rows 2..5"),
+    (5, 6, 3, "a buffer of (H + 2) | 3 = 7 rows cannot take the input at rows 3..7"),
+])
+def test_a_window_ending_before_the_input_copy_by_hand(size, kernel, padding, why):
+    """One window (stride = kernel) over padded rows and columns 0..k-1,
+    i.e. input rows and columns 0..k-p-1: y = x[:k-p, :k-p].sum() / k^2
+    (padding counted), the gradient 1/k^2 there and 0 elsewhere. The padded
+    buffer must still hold ph + H rows, past the window's end (the why column)."""
+    x = Tensor(np.arange(1.0, size * size + 1).reshape(1, 1, size, size), requires_grad=True)
+    y = F.avg_pool2d(x, kernel, stride=kernel, padding=padding)
+    inner = kernel - padding
+    np.testing.assert_allclose(y.data, [[[[x.data[0, 0, :inner, :inner].sum() / kernel**2]]]],
                                rtol=1e-15)
     y.backward(np.ones((1, 1, 1, 1)))
-    want = np.zeros((4, 4))
-    want[:3, :3] = 1 / 25
-    np.testing.assert_array_equal(x.grad[0, 0], want)
-
-
-def test_padding_three_with_a_short_window_by_hand():
-    """5x5 input, kernel 6, stride 6, padding 3: one window, padded rows and
-    columns 0..5, i.e. input rows and columns 0..2: y = x[:3, :3].sum() / 36.
-    The buffer must hold ph + H = 8 rows though the window ends at row 6
-    (a buffer of (H + 2) | ph = 7 rows is too short)."""
-    x = Tensor(np.arange(1.0, 26.0).reshape(1, 1, 5, 5), requires_grad=True)
-    y = F.avg_pool2d(x, 6, stride=6, padding=3)
-    np.testing.assert_allclose(y.data, [[[[(1 + 2 + 3 + 6 + 7 + 8 + 11 + 12 + 13) / 36]]]],
-                               rtol=1e-15)
-    y.backward(np.ones((1, 1, 1, 1)))
-    want = np.zeros((5, 5))
-    want[:3, :3] = 1 / 36
+    want = np.zeros((size, size))
+    want[:inner, :inner] = 1 / kernel**2
     np.testing.assert_allclose(x.grad[0, 0], want, rtol=1e-15)
