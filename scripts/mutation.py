@@ -125,15 +125,29 @@ def coverage_map():
     return path
 
 
+def source_state():
+    """HEAD, and what a run must not see change while it runs: HEAD's
+    minialex/ and tests/ trees and the checkout's edits to them. The map is
+    built from this checkout and each session's mutants are listed from it,
+    while the workers test HEAD's worktrees: a commit or an edit in
+    between would pair mutants with another tree's coverage (found on
+    2026-12-02: a two-line insert moved every later line of _geometry.py
+    onto the tests of the line two above it)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout
+    return (git("rev-parse", "HEAD").strip(),
+            git("rev-parse", "HEAD:minialex", "HEAD:tests")
+            + git("status", "--porcelain", "--", "minialex", "tests"))
+
+
 class Workers:
     """``jobs`` cosmic-ray http-workers, each in its own git worktree of HEAD
     (mutation/work/trees/w<k>): cosmic-ray mutates files in place, so two
     mutants at once need two copies of the tree."""
 
-    def __init__(self, jobs, port=9876, warm=True):
+    def __init__(self, jobs, head, port=9876, warm=True):
         self.trees, self.procs, self.urls = [], [], []
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
         for k in range(jobs):
             tree = WORK / "trees" / f"w{k}"
             if not tree.exists():
@@ -278,14 +292,20 @@ def main():
                      "commit or stash them first\n" + dirty)
         os.environ["PYTHONPATH"] = str(REPO)
         WORK.mkdir(parents=True, exist_ok=True)
+        head, state = source_state()
         cov_map = coverage_map()
-        workers = Workers(a.jobs, warm=not a.cold) if a.jobs > 1 else None
+        workers = Workers(a.jobs, head, warm=not a.cold) if a.jobs > 1 else None
         try:
             for t in a.targets:
                 for path in files_of(t, groups, entries):
                     entry = tests_for(path, entries)
                     if entry is None:
                         sys.exit(f"{path}: no entry in mutation/modules.toml")
+                    if source_state()[1] != state:
+                        sys.exit("minialex/ or tests/ changed during the run: the coverage map "
+                                 f"and the worktrees are of {head[:10]}, so the next modules "
+                                 "would be judged against the wrong tests; rerun (the finished "
+                                 "modules are kept)")
                     run_module(path, entry, a.timeout, cov_map, workers)
                     report()
         finally:

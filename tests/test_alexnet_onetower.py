@@ -188,3 +188,35 @@ def test_weights_file_round_trip_and_class_mismatch(tmp_path):
     b = load_weights(AlexNetOneTower(5), tmp_path / "a.npz")
     for k, v in a.state_dict().items():
         np.testing.assert_array_equal(b.state_dict()[k], v)
+
+
+def test_arguments_at_their_edges_with_the_exact_messages():
+    """num_classes: a positive int (1 is fine; 0, 2.5, True and "3" are not);
+    dropout in [0, 1) (0 is fine; -0.5, 1.0 and 1.5 are not); the default
+    is ImageNet's 1000 classes; an input of another size is refused whether
+    it is larger or smaller than 224x224."""
+    assert alexnet_onetower(1).fc8.weight.shape == (1, 2048)
+    assert AlexNetOneTower().fc8.weight.shape == (1000, 2048)
+    assert AlexNetOneTower().config["num_classes"] == 1000
+    for bad in (0, 2.5, True, "3"):
+        with pytest.raises(ValueError) as info:
+            alexnet_onetower(bad)
+        assert str(info.value) == f"num_classes must be a positive int, got {bad!r}"
+    assert alexnet_onetower(3, dropout=0.0).p == 0.0
+    for bad in (-0.5, 1.0, 1.5):
+        with pytest.raises(ValueError) as info:
+            alexnet_onetower(3, dropout=bad)
+        assert str(info.value) == f"dropout must be in [0, 1), got {bad}"
+    m = alexnet_onetower(3)
+    for shape in [(1, 3, 200, 200), (1, 3, 227, 227), (1, 3, 224, 200)]:
+        with pytest.raises(ValueError, match=r"expects input \(N, 3, 224, 224\)"):
+            m(minialex.Tensor(np.zeros(shape, np.float32)))
+
+
+def test_a_device_given_puts_every_parameter_there():
+    """device='cpu:1' (a second CPU device, as the two-tower tests use)
+    moves the net at construction; no device leaves it on the default."""
+    from minialex.backend import Device
+    m = alexnet_onetower(3, device="cpu:1")
+    assert all(p.device == Device("cpu:1") for p in m.parameters())
+    assert all(p.device == Device("cpu:0") for p in alexnet_onetower(3).parameters())
