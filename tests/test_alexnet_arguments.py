@@ -130,3 +130,60 @@ def test_a_pool_that_leaves_no_pixel_says_so():
         alexnet_cifar("small", pool=(12, 1))
     assert str(info.value) == ("pool (12, 1) leaves no pixel for fc6 at input size 28; "
                                "use a smaller window")
+
+
+def test_dropout_below_zero_or_above_one_is_refused():
+    """-0.5 and 1.5 are outside [0, 1): the exact message for both."""
+    for bad in (-0.5, 1.5):
+        with pytest.raises(ValueError) as info:
+            alexnet_cifar("small", dropout=bad)
+        assert str(info.value) == f"dropout must be in [0, 1) (0 turns it off), got {bad}"
+
+
+def test_kaiming_biases_are_zero_and_names_compare_by_value():
+    """"kaiming" and "kaiming_in" set every bias to 0 (only "paper" sets
+    1s); init names built at run time (not interned literals) choose the
+    same init: "paper" weights have std 0.01, "kaiming_in" convs fan-in."""
+    for init in ("kaiming", "kaiming_in"):
+        p = dict(alexnet_cifar("small", towers=1, init=init).named_parameters())
+        for name, v in p.items():
+            if name.endswith("bias"):
+                assert np.all(v.data == 0.0), (init, name)
+    minialex.manual_seed(0)
+    p = dict(alexnet_cifar("small", towers=1, init="".join(["pa", "per"])).named_parameters())
+    assert abs(p["trunk.conv1.weight"].data.std() / 0.01 - 1) < 0.05
+    assert abs(p["trunk.fc6.weight"].data.std() / 0.01 - 1) < 0.02
+    p = dict(alexnet_cifar("small", towers=1, init="".join(["kaiming", "_in"])).named_parameters())
+    assert abs(p["trunk.conv1.weight"].data.std() / np.sqrt(2.0 / 75) - 1) < 0.05
+
+
+def test_one_tower_on_one_device_named_twice_and_two_named_apart():
+    """towers=1 with ("cpu:1", "cpu:1") runs there (equal devices, whether or
+    not the same object); two different devices give the exact message,
+    naming both in order."""
+    net = alexnet_cifar("small", towers=1, devices=("cpu:1", "cpu:1"))
+    assert all(str(p.device) == "cpu:1" for p in net.parameters())
+    with pytest.raises(ValueError) as info:
+        alexnet_cifar("small", towers=1, devices=("cpu:0", "cpu:1"))
+    assert str(info.value) == ("towers=1 runs on one device, got two: cpu:0, cpu:1; "
+                               "use towers=2 to place the towers on two devices")
+
+
+def test_alexnet_defaults_lrn_on_and_imagenet_conv1_unpadded():
+    """AlexNet's default lrn=True puts LocalResponseNorm after conv1/conv2;
+    the ImageNet conv1 is 11x11, stride 4, no padding (section 3.5)."""
+    net = AlexNet(10, _config=dict(CIFAR_SMALL))
+    assert net.config["lrn"] is True and type(net.tower0.lrn).__name__ == "LocalResponseNorm"
+    assert AlexNet._config["conv1"] == (11, 4, 0)
+    conv1 = AlexNet(10, towers=1).trunk.conv1
+    assert (conv1.kernel_size, conv1.stride, conv1.padding) == ((11, 11), (4, 4), (0, 0))
+
+
+def test_conv1_side_for_another_geometry():
+    """With conv1 7x7, stride 1, padding 3 (a _config of another geometry)
+    conv1 keeps 28 (28 + 2*3 - 7 + 1), and the (9, 1) pools give 20, 12, 4:
+    fc6 reads 64 * 4 * 4 and the net runs."""
+    cfg = dict(CIFAR_SMALL, conv1=(7, 1, 3))
+    net = AlexNet(10, towers=1, _config=cfg, pool=(9, 1))
+    assert net.config["fc_spatial"] == 4 and net.trunk.fc6.weight.shape == (512, 64 * 16)
+    assert _forward_shape(net) == (2, 10)
