@@ -100,13 +100,14 @@ def test_dropout_one_is_refused():
 
 
 def test_pool_must_be_two_positive_ints():
-    """pool (1, 2) and (2, 1)-like edges are valid (1 is positive); one value,
-    three values, a zero kernel or a zero stride are refused, exact message."""
+    """pool (1, 2) is valid (1 is positive); one value, three values, a zero
+    kernel or stride, a string of non-digits, a bare int and a None kernel
+    are refused with the exact message."""
     assert alexnet_cifar("small", pool=(1, 2)).config["pool"] == (1, 2)
-    for bad in [(3,), (3, 2, 1), (0, 2), (2, 0), "ab"]:
-        with pytest.raises(ValueError) as info:
+    for bad in [(3,), (3, 2, 1), (0, 2), (2, 0), "ab", 3, (None, 2)]:
+        with pytest.raises(ValueError) as info:       # "ab": int's ValueError; 3, None: TypeError
             alexnet_cifar("small", pool=bad)
-        got = () if bad == "ab" else tuple(bad)
+        got = () if bad in ("ab", 3, (None, 2)) else tuple(bad)     # what could not be read shows as ()
         assert str(info.value) == ("pool must be (kernel, stride), two positive ints, e.g. (3, 2) "
                                    f"overlapping or (2, 2) not; got {got!r}")
 
