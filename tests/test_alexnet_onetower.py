@@ -220,3 +220,18 @@ def test_a_device_given_puts_every_parameter_there():
     m = alexnet_onetower(3, device="cpu:1")
     assert all(p.device == Device("cpu:1") for p in m.parameters())
     assert all(p.device == Device("cpu:0") for p in alexnet_onetower(3).parameters())
+
+
+def test_converter_names_a_missing_or_an_extra_entry_alone():
+    """One entry missing, or one extra entry, each alone is refused with
+    the one KeyError naming it (not only the two together)."""
+    model = alexnet_onetower(3)
+    names = {"conv1": "features.0", "conv2": "features.3", "conv3": "features.6",
+             "conv4": "features.8", "conv5": "features.10", "fc6": "classifier.1",
+             "fc7": "classifier.4", "fc8": "classifier.6"}
+    sd = {f"{names[k.split('.')[0]]}.{k.split('.')[1]}": v for k, v in model.state_dict().items()}
+    short = {k: v for k, v in sd.items() if k != "classifier.6.bias"}
+    with pytest.raises(KeyError, match=r"missing classifier\.6\.bias\"?'?$"):
+        onetower_state_dict_from_torch(short)
+    with pytest.raises(KeyError, match=r"linear layers\): unexpected features\.1\.weight"):
+        onetower_state_dict_from_torch(dict(sd, **{"features.1.weight": np.zeros(3)}))
