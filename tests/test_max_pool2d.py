@@ -63,6 +63,18 @@ def reference_pool(x, k, s, p, ceil_mode, gy=None):
 X55 = np.arange(25, dtype=np.float32).reshape(1, 1, 5, 5)        # 0..24, row-major
 
 
+def assert_matches_the_loop_reference(path, x, args, rng):
+    """``path``'s values and gradient (for whole-number gy drawn from rng,
+    exact in float32) equal the loop reference's exactly."""
+    y_ref, _ = reference_pool(x, *args)
+    gy = rng.integers(1, 10, y_ref.shape).astype(np.float32)
+    _, gx_ref = reference_pool(x, *args, gy=gy)
+    with forced_path(path):
+        y, gx = pool_grad(x, gy, *args)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(gx, gx_ref)
+
+
 def test_3x3_stride2_by_hand_floor_and_ceil():
     # windows start at rows/cols 0 and 2; the maximum is each window's
     # bottom-right element: (2,2)=12, (2,4)=14, (4,2)=22, (4,4)=24.
@@ -186,13 +198,7 @@ def test_channel_blocks_give_the_same_result(monkeypatch, points, path):
         x = rng.integers(-1, 2, (2, 7, 9, 8)).astype(np.float32)
         args = (k if isinstance(k, tuple) else (k, k), s if isinstance(s, tuple) else (s, s),
                 p if isinstance(p, tuple) else (p, p), ceil_mode)
-        y_ref, _ = reference_pool(x, *args)
-        gy = rng.integers(1, 10, y_ref.shape).astype(np.float32)
-        _, gx_ref = reference_pool(x, *args, gy=gy)
-        with forced_path(path):
-            y, gx = pool_grad(x, gy, *args)
-        np.testing.assert_array_equal(y, y_ref)
-        np.testing.assert_array_equal(gx, gx_ref)
+        assert_matches_the_loop_reference(path, x, args, rng)
 
 
 def test_the_path_table_refuses_unknown_paths_and_restores_the_choice():

@@ -8,7 +8,7 @@ pad - r from other combinations of pad and r (e.g. pad >> r: 3 >> 1 = 1,
 import numpy as np
 import pytest
 
-from test_max_pool2d import PATHS, forced_path, pool_grad, reference_pool
+from test_max_pool2d import PATHS, assert_matches_the_loop_reference
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -17,10 +17,4 @@ def test_padding_three_matches_the_loop_reference(path, kernel, stride, size):
     rng = np.random.default_rng(kernel * 100 + size)
     x = rng.integers(-1, 2, (2, 2, size, size + 1)).astype(np.float32)    # ties everywhere
     args = ((kernel, kernel), stride if isinstance(stride, tuple) else (stride, stride), (3, 3), False)
-    y_ref, _ = reference_pool(x, *args)
-    gy = rng.integers(1, 10, y_ref.shape).astype(np.float32)
-    _, gx_ref = reference_pool(x, *args, gy=gy)
-    with forced_path(path):
-        y, gx = pool_grad(x, gy, *args)
-    np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(gx, gx_ref)
+    assert_matches_the_loop_reference(path, x, args, rng)
