@@ -53,6 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutation_report import load_verdicts, mutated_line, report, verdict_of  # noqa: E402
+from mutation_skip import skip_equivalents  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MUT = REPO / "mutation"
@@ -192,7 +193,7 @@ def spawns_python(test_file):
     return bool(SPAWNS.search((REPO / test_file).read_text()))
 
 
-def run_module(path, entry, timeout, cov_map, workers=None):
+def run_module(path, entry, timeout, cov_map, workers=None, recheck=False):
     WORK.mkdir(parents=True, exist_ok=True)
     s = slug(path)
     cfg, db, sha_file = WORK / f"{s}.toml", WORK / f"{s}.sqlite", WORK / f"{s}.sha"
@@ -221,6 +222,11 @@ def run_module(path, entry, timeout, cov_map, workers=None):
         subprocess.run([bindir / "cosmic-ray", "init", cfg, db], cwd=REPO, check=True)
         sha_file.write_text(sha)
     t0 = time.time()
+    if not recheck:
+        n = skip_equivalents(db, path, (REPO / path).read_text())
+        if n:
+            print(f"{path}: {n} mutants with an equivalent verdict skipped "
+                  "(--recheck-equivalent runs them)", flush=True)
     try:
         subprocess.run([bindir / "cosmic-ray", "exec", cfg, db], cwd=REPO, check=True)
     finally:
@@ -278,6 +284,9 @@ def main():
                     help="mutants tested at once, each in its own worktree (1: in this checkout)")
     ap.add_argument("--survivors", metavar="GLOB",
                     help="print the diffs of the unexplained survivors of these modules")
+    ap.add_argument("--recheck-equivalent", action="store_true",
+                    help="also run the mutants that have an 'equivalent' verdict (by default "
+                         "they are skipped: scripts/mutation_skip.py)")
     ap.add_argument("--cold", action="store_true",
                     help="a fresh pytest process per mutant (no warm server; slower, same outcome)")
     a = ap.parse_args()
@@ -306,7 +315,8 @@ def main():
                                  f"and the worktrees are of {head[:10]}, so the next modules "
                                  "would be judged against the wrong tests; rerun (the finished "
                                  "modules are kept)")
-                    run_module(path, entry, a.timeout, cov_map, workers)
+                    run_module(path, entry, a.timeout, cov_map, workers,
+                               recheck=a.recheck_equivalent)
                     report()
         finally:
             if workers is not None:

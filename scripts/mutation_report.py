@@ -34,7 +34,9 @@ HEADER = [
     "survivors in code that only runs under CuPy (verdict \"gpu-only\": no CPU test",
     "can reach it; tests/test_gpu.py runs it on a GPU), left out of the rates.",
     "\"run\": the date of the latest session and whether this table was written",
-    "from its database (here) or from runs.json (kept).", ""]
+    "from its database (here) or from runs.json (kept). A mutant whose line has an",
+    "\"equivalent\" verdict is not rerun (scripts/mutation_skip.py; it still counts",
+    "in \"equivalent\"); `scripts/mutation.sh --recheck-equivalent` runs them too.", ""]
 
 
 def mutated_line(diff):
@@ -80,9 +82,12 @@ def run_of_database(db):
     with use_db(str(db), WorkDB.Mode.open) as wdb:
         n = len(list(wdb.work_items))
         done = list(wdb.completed_work_items)
-    survived = []
+    survived, skipped = [], 0
     for item, res in done:
-        if res.worker_outcome == WorkerOutcome.NORMAL and res.test_outcome == TestOutcome.SURVIVED:
+        # SKIPPED + SURVIVED: an equivalent verdict's mutant, not run (mutation_skip.py)
+        skip = res.worker_outcome == WorkerOutcome.SKIPPED
+        skipped += skip and res.test_outcome == TestOutcome.SURVIVED
+        if (res.worker_outcome == WorkerOutcome.NORMAL or skip) and res.test_outcome == TestOutcome.SURVIVED:
             m = item.mutations[0]
             survived.append([f"{m.module_path}:{m.start_pos[0]} {m.operator_name}",
                              mutated_line(res.diff)])
@@ -90,7 +95,7 @@ def run_of_database(db):
     took = sum(int(x) for x in t_file.read_text().split()) if t_file.exists() else 0
     return dict(mutants=n, killed=len(done) - len(survived), pending=n - len(done),
                 time=took, run=time.strftime("%Y-%m-%d", time.gmtime(db.stat().st_mtime)),
-                survived=sorted(survived))
+                skipped_equivalent=skipped, survived=sorted(survived))
 
 
 def pct(a, b):
