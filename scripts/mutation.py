@@ -223,7 +223,9 @@ def run_module(path, entry, timeout, cov_map, workers=None, recheck=False):
         sha_file.write_text(sha)
     t0 = time.time()
     if not recheck:
-        n = skip_equivalents(db, path, (REPO / path).read_text())
+        runs = json.loads((MUT / "runs.json").read_text()) if (MUT / "runs.json").exists() else {}
+        n = skip_equivalents(db, path, (REPO / path).read_text(),
+                             runs.get(path, {}).get("survived", []))
         if n:
             print(f"{path}: {n} mutants with an equivalent verdict skipped "
                   "(--recheck-equivalent runs them)", flush=True)

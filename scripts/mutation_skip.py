@@ -8,7 +8,10 @@ before ``cosmic-ray exec`` each pending mutant whose mutated line has an
 "equivalent: ..." verdict is marked as cosmic-ray's own filters mark a
 mutant they skip (``WorkerOutcome.SKIPPED``, as ``cr-filter-pragma`` does),
 with the outcome SURVIVED and its diff, so that the report lists it with
-its verdict and never counts it as killed.
+its verdict and never counts it as killed. Only a mutant that also survived
+the module's previous run (mutation/runs.json: the same operator making the
+same line) is skipped: a verdict written for older code, whose mutant the
+tests now kill, can never hide it.
 
 The verdict is keyed by the mutated line's text, so an edit elsewhere in
 the function could make such a mutant count again without the key
@@ -38,11 +41,13 @@ def mutant_diff(source, mutation, path):
     return "\n".join(_make_diff(source, mutated, path))
 
 
-def skip_equivalents(db, path, source):
+def skip_equivalents(db, path, source, previous):
     """Mark the pending mutants of ``db`` (the session of module ``path``,
-    whose text is ``source``) that have an equivalent verdict as skipped;
-    return how many."""
+    whose text is ``source``) that have an equivalent verdict and survived
+    the previous run as skipped; return how many. ``previous``: that run's
+    ``survived`` list from runs.json, ``[["path:line operator", line], ...]``."""
     verdicts = load_verdicts()
+    survived_before = {(key.split(" ", 1)[1], line) for key, line in previous}
     skipped = 0
     with use_db(str(db), WorkDB.Mode.open) as wdb:
         for item in list(wdb.pending_work_items):
@@ -52,8 +57,9 @@ def skip_equivalents(db, path, source):
             diff = mutant_diff(source, m, path)
             if diff is None:
                 continue
-            key = f"{m.module_path}:{m.start_pos[0]} {m.operator_name}"
-            if verdict_of(verdicts, path, key, mutated_line(diff)).startswith("equivalent"):
+            key, line = f"{m.module_path}:{m.start_pos[0]} {m.operator_name}", mutated_line(diff)
+            if ((m.operator_name, line) in survived_before
+                    and verdict_of(verdicts, path, key, line).startswith("equivalent")):
                 wdb.set_result(item.job_id, WorkResult(
                     output=SKIP_NOTE, diff=diff, test_outcome=TestOutcome.SURVIVED,
                     worker_outcome=WorkerOutcome.SKIPPED))
