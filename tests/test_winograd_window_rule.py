@@ -1,5 +1,5 @@
-"""Which windows the 3x3 Winograd paths compute (winograd.applies): exactly
-3x3 at stride 1. Forced on any other window (a 5x5 or 11x11 kernel, a
+"""Which windows the Winograd paths compute (applies): exactly 3x3 at
+stride 1 (5x5 for F(2x2, 5x5)). Forced on any other window (a 5x5 or 11x11 kernel, a
 stride of 2, a 3x5 kernel) they hand the convolution to the im2col path,
 whose values are the reference op's."""
 
@@ -38,3 +38,12 @@ def test_forced_off_3x3_stride_1_runs_im2col_to_the_reference(path, kernel, stri
                                atol=1e-10)
     for t, ref in zip((X, Wt), ref_conv2d_backward(gy, x, w, stride, 1, 2)):
         np.testing.assert_allclose(t.grad, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_f2x2_5x5_applies_to_5x5_stride_1_only():
+    from minialex.functions._kernels import winograd_f2x2_5x5
+    assert winograd_f2x2_5x5.applies((5, 5), (1, 1)) is True
+    for kernel, stride in [((11, 11), (1, 1)), ((7, 7), (1, 1)), ((5, 7), (1, 1)),
+                           ((7, 5), (1, 1)), ((3, 3), (1, 1)), ((5, 3), (1, 1)),
+                           ((5, 5), (2, 2)), ((5, 5), (1, 2)), ((5, 5), (2, 1))]:
+        assert winograd_f2x2_5x5.applies(kernel, stride) is False, (kernel, stride)
