@@ -212,11 +212,11 @@ def batched_products(product, count, a):
         parallel(product, count, a)
 
 
-def _tiles(out_hw, m=2):
+def _tiles(out_hw, m):
     return -(-out_hw[0] // m), -(-out_hw[1] // m)
 
 
-def input_transform(xb, th, tw, V, m=2):
+def input_transform(xb, th, tw, V, m):
     """``V[a, b] = (BT d B)[a, b]`` for every n x n tile d (stride m,
     n = m + r - 1 = V.shape[0]) of the padded image xb (C, m th+r-1, m tw+r-1, N),
     into V (n, n, C, th, tw, N): ``BT`` along the rows from strided row
@@ -235,7 +235,7 @@ def input_transform(xb, th, tw, V, m=2):
     parallel(work, xb.shape[0], xb)
 
 
-def input_transform_transposed(gV, th, tw, gxb, m=2):
+def input_transform_transposed(gV, th, tw, gxb, m):
     """The adjoint of :func:`input_transform`: adds ``(B gV BT)`` of every
     tile onto the tile's pixels of gxb (C, m th+r-1, m tw+r-1, N)."""
     xp, n = get_array_module(gV), gV.shape[0]
@@ -288,7 +288,7 @@ def output_transform_transposed(gYv, gM):
     parallel(work, gM.shape[2], gM)
 
 
-def _transformed_input(x, padding, out_hw, m=2, r=3):
+def _transformed_input(x, padding, out_hw, m, r):
     """V (n, n, C, th, tw, N): ``BT d B`` of every input tile d of x."""
     (N, C, H, Wd), (ph, pw), (th, tw) = x.shape, padding, _tiles(out_hw, m)
     xb = to_chwn(x, padding, end=(m * th + r - 1 - H - 2 * ph, m * tw + r - 1 - Wd - 2 * pw))
