@@ -114,6 +114,9 @@ def test_input_errors():
     with pytest.raises(ValueError, match=r"avg_pool2d expects x of shape \(N, C, H, W\), got "
                                          r"shape \(4, 5\); add the missing axes with reshape"):
         F.avg_pool2d(Tensor(np.zeros((4, 5))), 2)
+    with pytest.raises(ValueError, match=r"expects x of shape \(N, C, H, W\), got shape "
+                                         r"\(1, 1, 1, 4, 4\)"):       # too many axes as well
+        F.avg_pool2d(Tensor(np.zeros((1, 1, 1, 4, 4))), 2)
     with pytest.raises(TypeError, match="avg_pool2d needs floating-point input"):
         F.avg_pool2d(Tensor(np.zeros((1, 1, 4, 4), dtype=np.int64)), 2)
 
