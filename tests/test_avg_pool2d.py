@@ -115,7 +115,7 @@ def test_input_errors():
                                          r"shape \(4, 5\); add the missing axes with reshape"):
         F.avg_pool2d(Tensor(np.zeros((4, 5))), 2)
     with pytest.raises(ValueError, match=r"expects x of shape \(N, C, H, W\), got shape "
-                                         r"\(1, 1, 1, 4, 4\)"):       # too many axes as well
+                                         r"\(1, 1, 1, 4, 4\); merge the extra axes into N"):
         F.avg_pool2d(Tensor(np.zeros((1, 1, 1, 4, 4))), 2)
     with pytest.raises(TypeError, match="avg_pool2d needs floating-point input"):
         F.avg_pool2d(Tensor(np.zeros((1, 1, 4, 4), dtype=np.int64)), 2)

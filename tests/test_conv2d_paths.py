@@ -648,27 +648,6 @@ def test_winograd_f2x5_float32_error_at_the_cifar_5x5_layers(layer):
     assert (worst < 25 * cols).all() and worst.min() > 1e-8, (worst, cols)
 
 
-@pytest.mark.parametrize("kernel, stride", [(3, 1), (5, 2), (4, 1)])
-def test_winograd_f2x5_falls_back_to_im2col_off_5x5_stride_1(kernel, stride):
-    # forced on another window, the path runs the im2col convolution
-    # (the module re-exports its interface), to the reference's values
-    assert winograd_f2x2_5x5.applies((5, 5), (1, 1))
-    assert not winograd_f2x2_5x5.applies((kernel, kernel), (stride, stride))
-    assert not winograd_f2x2_5x5.applies((5, 5), (1, 2))
-    rng = np.random.default_rng(kernel * 10 + stride)
-    x, w = rng.standard_normal((2, 4, 9, 8)), rng.standard_normal((6, 2, kernel, kernel))
-    X, Wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-    with paths.use("conv2d", "winograd_f2x2_5x5"):
-        y = conv2d(X, Wt, stride=stride, padding=1, groups=2)
-        assert not y.creator.winograd and not y.creator.delegated
-        gy = rng.standard_normal(y.shape)
-        y.backward(gy)
-    np.testing.assert_allclose(y.data, ref_conv2d(x, w, None, stride, 1, 2), rtol=1e-10,
-                               atol=1e-10)
-    for t, ref in zip((X, Wt), ref_conv2d_backward(gy, x, w, stride, 1, 2)):
-        np.testing.assert_allclose(t.grad, ref, rtol=1e-10, atol=1e-10)
-
-
 @pytest.mark.parametrize("path", WINOGRAD)
 def test_winograd_bias_gradient_is_the_im2col_paths_row_sum(path):
     # dL/db: each channel's contiguous row of gy in CHWN, NumPy's pairwise

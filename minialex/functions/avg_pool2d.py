@@ -104,7 +104,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     """
     if x.ndim != 4:
         raise ValueError(f"avg_pool2d expects x of shape (N, C, H, W), got shape "
-                         f"{tuple(x.shape)}; add the missing axes with reshape")
+                         f"{tuple(x.shape)}; "
+                         + ("add the missing axes with reshape" if x.ndim < 4
+                            else "merge the extra axes into N with reshape"))
     check_float("avg_pool2d", x=x)
     kernel = _pair("kernel_size", kernel_size)
     stride = kernel if stride is None else _pair("stride", stride)
