@@ -101,22 +101,36 @@ def test_files():
     return out
 
 
+# The map's coverage settings: Python subprocesses the tests start are
+# measured too, each line labelled with the test that started the process
+# (scripts/mutation_map_plugin.py); the data files of the processes are
+# combined into the map at the end of the run.
+MAP_RC = "[run]\npatch = subprocess\nparallel = true\n"
+MAP_METHOD = "subprocess-contexts-1"      # a new method builds a new map
+
+
 def coverage_map():
     """The coverage map of mutation_select.py: one ``pytest --cov-context=test``
-    run over every mapped test file at HEAD, kept while HEAD's minialex/ and
+    run over every mapped test file at HEAD (their Python subprocesses
+    included, see MAP_RC), kept while HEAD's minialex/ and
     tests/ trees are unchanged (mutation/work/map-<hash>.coverage), with each
     test's duration beside it (map-<hash>.xml, JUnit XML: the cheap tests of
     a mutant run first)."""
     trees = subprocess.run(["git", "rev-parse", "HEAD:minialex", "HEAD:tests"], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout
     files = test_files()
-    key = hashlib.sha256((trees + " ".join(files)).encode()).hexdigest()[:16]
+    key = hashlib.sha256((trees + " ".join(files) + MAP_METHOD).encode()).hexdigest()[:16]
     path = WORK / f"map-{key}.coverage"
     if not path.exists():
         print(f"building the coverage map {path.name} (the mapped tests, once)", flush=True)
         tmp = path.with_suffix(".partial")
-        env = dict(os.environ, COVERAGE_FILE=str(tmp))
+        rc = WORK / "map.coveragerc"
+        rc.write_text(MAP_RC)
+        env = dict(os.environ, COVERAGE_FILE=str(tmp),
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "scripts"),
+                                                            os.environ.get("PYTHONPATH")])))
         r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "-p", "mutation_map_plugin", f"--cov-config={rc}",
                             "--cov=minialex", "--cov-context=test", "--cov-report=",
                             f"--junitxml={path.with_suffix('.xml')}", *files],
                            cwd=REPO, env=env)
