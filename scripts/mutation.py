@@ -207,7 +207,17 @@ def spawns_python(test_file):
     return bool(SPAWNS.search((REPO / test_file).read_text()))
 
 
-def run_module(path, entry, timeout, cov_map, workers=None, recheck=False):
+def operators_filter():
+    """The cosmic-ray config section that makes ``cr-filter-operators`` skip
+    the operators of ``excluded-operators`` (mutation/modules.toml), or ""."""
+    pats = tomllib.loads((MUT / "modules.toml").read_text()).get("excluded-operators", [])
+    if not pats:
+        return ""
+    return ("\n[cosmic-ray.filters.operators-filter]\nexclude-operators = ["
+            + ", ".join(json.dumps(p) for p in pats) + "]\n")
+
+
+def run_module(path, entry, timeout, cov_map, workers=None, recheck=False, fresh=False):
     WORK.mkdir(parents=True, exist_ok=True)
     s = slug(path)
     cfg, db, sha_file = WORK / f"{s}.toml", WORK / f"{s}.sqlite", WORK / f"{s}.sha"
@@ -228,14 +238,16 @@ def run_module(path, entry, timeout, cov_map, workers=None, recheck=False):
         f"timeout = {float(entry.get('timeout', timeout))}\n"
         "excluded-modules = []\n"
         f'test-command = "{command}"\n'
-        f"\n[cosmic-ray.distributor]\n{dist}")
+        f"\n[cosmic-ray.distributor]\n{dist}" + operators_filter())
     bindir = Path(sys.executable).parent
-    if not (db.exists() and sha_file.exists() and sha_file.read_text() == sha):
+    if fresh or not (db.exists() and sha_file.exists() and sha_file.read_text() == sha):
         db.unlink(missing_ok=True)
         (WORK / f"{s}.time").unlink(missing_ok=True)     # a fresh session's time only
         subprocess.run([bindir / "cosmic-ray", "init", cfg, db], cwd=REPO, check=True)
         sha_file.write_text(sha)
     t0 = time.time()
+    # the excluded operators' pending mutants: SKIPPED, by cosmic-ray's own filter
+    subprocess.run([bindir / "cr-filter-operators", db, cfg], cwd=REPO, check=True)
     if not recheck:
         runs = json.loads((MUT / "runs.json").read_text()) if (MUT / "runs.json").exists() else {}
         n = skip_equivalents(db, path, (REPO / path).read_text(),
@@ -303,6 +315,9 @@ def main():
     ap.add_argument("--recheck-equivalent", action="store_true",
                     help="also run the mutants that have an 'equivalent' verdict (by default "
                          "they are skipped: scripts/mutation_skip.py)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="start a new session for every module named (a full run from "
+                         "scratch; the old sessions are saved in mutation/runs.json first)")
     ap.add_argument("--cold", action="store_true",
                     help="a fresh pytest process per mutant (no warm server; slower, same outcome)")
     a = ap.parse_args()
@@ -318,6 +333,8 @@ def main():
         os.environ["PYTHONPATH"] = str(REPO)
         WORK.mkdir(parents=True, exist_ok=True)
         head, state = source_state()
+        if a.fresh:
+            report()        # the sessions about to be replaced, into runs.json
         cov_map = coverage_map()
         workers = Workers(a.jobs, head, warm=not a.cold) if a.jobs > 1 else None
         try:
@@ -332,7 +349,7 @@ def main():
                                  "would be judged against the wrong tests; rerun (the finished "
                                  "modules are kept)")
                     run_module(path, entry, a.timeout, cov_map, workers,
-                               recheck=a.recheck_equivalent)
+                               recheck=a.recheck_equivalent, fresh=a.fresh)
                     report()
         finally:
             if workers is not None:

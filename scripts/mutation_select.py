@@ -44,6 +44,7 @@ or 0 at once when no test executes the line (it cannot be killed).
 """
 import argparse
 import ast
+import json
 import os
 import re
 import subprocess
@@ -96,18 +97,39 @@ def signature_body(source, line):
     return None
 
 
-def contexts_by_line(map_file, module):
-    """{line: set of pytest node ids ('' = outside any test)} for ``module``,
-    and {node id: phases it was recorded in}."""
+def raw_contexts(map_file, module):
+    """{line: [coverage contexts]} of ``module`` in the map.
+
+    Read from the coverage data once per module and map, then from a small
+    JSON file beside the map (``<map>.<module>.json``, written atomically):
+    importing coverage and querying the map cost about 0.1 s, every mutant."""
+    cache = f"{map_file}.{module.replace('/', '.')}.json"
+    try:
+        with open(cache) as fh:
+            return {int(k): v for k, v in json.load(fh).items()}
+    except (OSError, ValueError):
+        pass
     from coverage import CoverageData
     data = CoverageData(basename=map_file)
     data.read()
     suffix = os.sep + os.path.normpath(module)
     files = [f for f in data.measured_files() if f.endswith(suffix)]
-    if not files:
-        return {}, {}
+    out = {line: sorted(c) for line, c in data.contexts_by_lineno(files[0]).items()} if files else {}
+    tmp = f"{cache}.{os.getpid()}"
+    with open(tmp, "w") as fh:
+        json.dump(out, fh)
+    os.replace(tmp, cache)
+    return out
+
+
+def contexts_by_line(map_file, module, wanted=None, raw=None):
+    """{line: set of pytest node ids ('' = outside any test)} for ``module``,
+    and {(line, node id): phases it was recorded in}; only the ``wanted``
+    lines when given (a line of the conv kernels has hundreds of tests)."""
     out, phases = {}, {}
-    for line, ctxs in data.contexts_by_lineno(files[0]).items():
+    raw = raw_contexts(map_file, module) if raw is None else raw
+    for line in raw if wanted is None else set(wanted) & set(raw):
+        ctxs = raw[line]
         ids = set()
         for c in ctxs:
             node, phase = c, ""
@@ -132,16 +154,20 @@ def select(map_file, module, test_files, in_process=False):
     lines = changed_lines(module)
     if not lines:
         return list(test_files)            # nothing changed on disk: be safe
-    by_line, phases = contexts_by_line(map_file, module)
+    mapped = raw_contexts(map_file, module)          # {line: contexts}
     source = subprocess.run(["git", "show", f"HEAD:{module}"], capture_output=True,
                             text=True, check=True).stdout
-    nodes, known = set(), False
+    nodes, known, looks = set(), False, []
     for line in sorted(lines):
         body = signature_body(source, line)
         if body is not None:
-            look, known = body, True      # a default value: only a call can see it
+            looks.append(body)
+            known = True                  # a default value: only a call can see it
         else:
-            look = [line] if line in by_line else sorted(statement_lines(source, line))
+            looks.append([line] if line in mapped else sorted(statement_lines(source, line)))
+    by_line, phases = contexts_by_line(map_file, module, [ln for look in looks for ln in look],
+                                      mapped)
+    for look in looks:
         for ln in look:
             if ln in by_line:
                 known = True

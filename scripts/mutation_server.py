@@ -78,6 +78,23 @@ def precompile(tree):
     os.waitpid(pid, 0)
 
 
+def freeze_heap():
+    """Move everything the server imported out of the garbage collector's sight.
+
+    pytest collects garbage at the end of every session (its
+    unraisableexception plugin calls ``gc.collect()`` twice, to report
+    exceptions raised in finalizers), and a full collection walks every
+    object alive, PyTorch's and NumPy's included: 0.17 s of a 0.36 s child
+    running one quick test (2026-12-02, session 10). ``gc.freeze()`` puts the
+    server's objects in the permanent generation, which collections skip:
+    they are module-level objects that stay alive for the server's life, so no
+    collection could ever free them anyway; the child's own objects are
+    collected as before. Child time for that test: 0.19 s."""
+    import gc
+    gc.collect()
+    gc.freeze()
+
+
 def reseed():
     """Fresh random state in each child, as a fresh process has: a fork
     inherits the server's, and Hypothesis draws its examples from Python's
@@ -143,7 +160,7 @@ def serve_one(conn):
             RUNNING[0] = None
             rc = os.waitstatus_to_exitcode(status)
             break
-        r, _, _ = select.select([conn], [], [], 0.05)
+        r, _, _ = select.select([conn], [], [], 0.005)   # 0.05 s cost 25 ms a mutant on average
         if r and not conn.recv(1, socket.MSG_PEEK):
             kill_running()          # client gone (cosmic-ray timed it out): kill the run
             return
@@ -161,6 +178,7 @@ def main(argv=None):
     sys.path.insert(0, os.getcwd())
     warm_up()
     precompile(os.getcwd())
+    freeze_heap()
     if os.path.exists(a.socket):
         os.unlink(a.socket)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
