@@ -114,6 +114,8 @@ def test_input_errors():
     with pytest.raises(ValueError, match=r"avg_pool2d expects x of shape \(N, C, H, W\), got "
                                          r"shape \(4, 5\); add the missing axes with reshape"):
         F.avg_pool2d(Tensor(np.zeros((4, 5))), 2)
+    with pytest.raises(ValueError, match=r"got shape \(3, 4, 5\); add the missing axes"):
+        F.avg_pool2d(Tensor(np.zeros((3, 4, 5))), 2)      # (C, H, W): one axis short
     with pytest.raises(ValueError, match=r"expects x of shape \(N, C, H, W\), got shape "
                                          r"\(1, 1, 1, 4, 4\); merge the extra axes into N"):
         F.avg_pool2d(Tensor(np.zeros((1, 1, 1, 4, 4))), 2)
