@@ -135,8 +135,9 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
     epoch, train_loss, train_top1 (running, with augmentation and
     dropout), test_top1, test_top5 (centre crop), lr (the epoch's),
     train_time_s (the training steps), images_per_s (training images per
-    second, all ranks), test_time_s (the test pass), epoch_time_s (both,
-    with checkpointing), and ranks when there are several.
+    second, all ranks; an epoch resumed mid-way counts the steps it ran),
+    test_time_s (the test pass), epoch_time_s (both, up to the epoch's
+    checkpoint), and ranks when there are several.
 
     Returns 0 when every epoch ran, 130 when stopped by Ctrl-C (saved).
     Raises NonFiniteLoss, or RunError when a checkpoint cannot be written.
@@ -152,12 +153,13 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
             t0 = time.time()
             net.train()
             train.set_epoch(epoch, start_batch=state.step)
-            # loss sum, correct, images of this rank; the saved sums are the
-            # whole world's, so only rank 0 starts from them
-            sums = numpy.zeros(3)
+            # loss sum, correct, images of this rank's epoch; the saved sums are
+            # the whole world's, so only rank 0 starts from them. [3]: images of
+            # this call alone (the images per second of a resumed epoch)
+            sums = numpy.zeros(4)
             if state.step and rank == 0:
                 p = state.partial
-                sums[:] = [p.get("loss", 0.0), p.get("correct", 0), p.get("n", 0)]
+                sums[:3] = [p.get("loss", 0.0), p.get("correct", 0), p.get("n", 0)]
             bar = tqdm(total=len(train), initial=state.step, desc=f"epoch {epoch + 1}/{epochs}",
                        disable=not progress or rank != 0, leave=False, dynamic_ncols=True)
             seen_t0, seen = time.time(), 0
@@ -176,7 +178,7 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
                 loss.backward()       # with DDP: gradients averaged over the ranks here
                 opt.step()
                 n = len(yb)
-                sums += [value * n, int((logits.numpy().argmax(axis=1) == yb).sum()), n]
+                sums += [value * n, int((logits.numpy().argmax(axis=1) == yb).sum()), n, n]
                 seen += n
                 steps_done += 1
                 here = step + 1 - first_step     # steps of this epoch in this call
@@ -223,12 +225,12 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
                 sched.step(ev["top1"])
             else:
                 sched.step()
-            loss_sum, correct, n = sums
+            loss_sum, correct, n, n_now = sums
             row = {"epoch": epoch + 1, "train_loss": loss_sum / n, "train_top1": correct / n,
                    "test_top1": ev["top1"], "test_top5": ev["top5"], "lr": lr_used,
                    "epoch_time_s": round(time.time() - t0, 2),
                    "train_time_s": round(train_time, 2),
-                   "images_per_s": round(n / train_time, 1),
+                   "images_per_s": round(n_now / train_time, 1),
                    "test_time_s": round(test_time, 2)}
             if world > 1:
                 row["ranks"] = world
