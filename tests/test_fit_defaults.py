@@ -1,0 +1,161 @@
+"""minialex.training.fit's defaults, long epochs and several ranks, in
+process on the fake clock of test_fit_bookkeeping.py: the default
+checkpoint_every (100) and estimate_after (10) on a 300-step epoch, a
+fake world of two ranks, evaluate_all's defaults, and the bars following
+the terminal's width."""
+
+import time
+
+import numpy as np
+import pytest
+
+from minialex import data as D, nn, optim
+from minialex.autograd import Tensor
+from minialex.checkpoint import load_checkpoint
+from minialex.random import manual_seed
+from minialex.training import RunFolder, TrainState, evaluate_all, fit
+from minialex.training import loop
+
+from test_fit_bookkeeping import BATCH, STEPS, TRAIN_DT, Clock, Timed, estimates, make, run, saves_of
+
+quiet = lambda *a, **k: None  # noqa: E731
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = Clock()
+    monkeypatch.setattr(loop, "time", c)
+    return c
+
+
+def long_epoch(tmp_path, clock, **kw):
+    """One epoch of 300 steps of one image each, with fit's defaults but ``kw``."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 8, (300, 4, 4, 3), dtype=np.uint8)
+    y = np.arange(300) % 3
+    train = D.DataLoader(x, y, batch_size=1, seed=1, prefetch=0)
+    test = D.DataLoader(x[:4], y[:4], batch_size=4, shuffle=False, prefetch=0)
+    manual_seed(3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(48, 3))
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    sched = optim.MultiStepLR(opt, milestones=[5])
+    return fit(Timed(model, clock), model, opt, sched, train, test, RunFolder(tmp_path),
+               epochs=1, state=TrainState(), progress=False, log=quiet, **kw)
+
+
+def test_the_defaults_checkpoint_every_100_steps_and_estimate_after_10(tmp_path, clock,
+                                                                       monkeypatch):
+    saved, calls = saves_of(monkeypatch), estimates(monkeypatch)
+    assert long_epoch(tmp_path, clock) == 0
+    assert saved == [(0, 100), (0, 200), (1, 0)]          # not at 300: the epoch's end saves
+    ((_, per_step, batch, epochs_left, steps_left, per_epoch, _, world),) = calls
+    assert per_step == pytest.approx(TRAIN_DT, rel=1e-9)
+    assert (batch, epochs_left, steps_left, per_epoch, world) == (1, 1, 290, 300, 1)
+
+
+def test_an_estimate_after_more_than_256_steps(tmp_path, clock, monkeypatch):
+    # CPython caches the ints up to 256: a count of 300 is compared by value
+    calls = estimates(monkeypatch)
+    long_epoch(tmp_path, clock, estimate_after=300, checkpoint_every=0)
+    ((_, per_step, _, _, steps_left, *_),) = calls
+    assert per_step == pytest.approx(TRAIN_DT, rel=1e-9) and steps_left == 0
+
+
+def test_stop_after_more_than_256_steps(tmp_path, clock, monkeypatch):
+    saved = saves_of(monkeypatch)
+    assert long_epoch(tmp_path, clock, stop_after_steps=280, checkpoint_every=0) == 130
+    assert saved == [(0, 280)]
+
+
+class TwoRanks:
+    """A fake world of two ranks with the same data: a sum doubles, and
+    the other rank's Ctrl-C arrives at its ``ctrl_c_at``-th step."""
+
+    def __init__(self, monkeypatch, ctrl_c_at=None):
+        self.ops, self.max_calls, self.ctrl_c_at = [], 0, ctrl_c_at
+        monkeypatch.setattr(loop.dist, "world_size", lambda: 2)
+        monkeypatch.setattr(loop.dist, "all_reduce", self.all_reduce)
+        monkeypatch.setattr(loop.dist, "barrier", lambda: self.ops.append("barrier"))
+
+    def all_reduce(self, array, op="sum"):
+        self.ops.append(op)
+        if op == "sum":
+            array *= 2
+        else:
+            self.max_calls += 1
+            array[:] = np.maximum(array, float(self.max_calls == self.ctrl_c_at))
+        return array
+
+
+def test_two_ranks_sum_the_counts_and_stop_at_the_same_step(tmp_path, clock, monkeypatch):
+    world, saved = TwoRanks(monkeypatch, ctrl_c_at=3), saves_of(monkeypatch)
+    status, state, _ = run(tmp_path, clock, epochs=2)
+    assert status == 130 and saved == [(0, 3)] and state.history == []
+    assert world.ops == ["max", "max", "max", "sum", "barrier"]
+    _, model, opt, s, *_ = make(tmp_path / "x", clock)
+    p = load_checkpoint(RunFolder(tmp_path).checkpoint, model, opt, s)["extra"]["partial"]
+    assert p["n"] == 2 * 3 * BATCH                       # both ranks' images
+
+
+def test_two_ranks_write_one_row_for_the_world(tmp_path, clock, monkeypatch):
+    _, one, _ = run(tmp_path / "one", clock, epochs=1)
+    TwoRanks(monkeypatch)
+    _, two, _ = run(tmp_path / "two", clock, epochs=1)
+    a, b = one.history[0], two.history[0]
+    assert b.pop("ranks") == 2 and "ranks" not in a
+    assert b.pop("images_per_s") == round(2 * STEPS * BATCH / (STEPS * TRAIN_DT), 1)
+    a.pop("images_per_s")
+    assert a == pytest.approx(b, rel=1e-12)             # means and times as in one rank
+
+
+def test_evaluate_all_shows_no_bar_by_default_and_counts_one_image(capsys):
+    class One(nn.Module):
+        def forward(self, x):
+            return Tensor(np.array([[0.0, 3.0, 1.0]]))
+    ev = evaluate_all(One(), [(np.zeros((1, 1, 1, 1), np.float32), np.array([1]))])
+    assert ev == {"top1": 1.0, "top5": 1.0, "n": 1}
+    assert capsys.readouterr().err == ""
+
+
+def test_the_test_bar_follows_the_terminals_width(capsys, monkeypatch):
+    import tqdm.std
+    width = [200]                              # a terminal tqdm asks for its size
+    monkeypatch.setattr(tqdm.std, "_screen_shape_wrapper", lambda: lambda fp: (width[0], 20))
+
+    class Narrowing(nn.Module):
+        def forward(self, x):
+            width[0] = 60                     # the terminal shrinks during the pass
+            time.sleep(0.12)                  # past tqdm's 0.1 s between refreshes
+            return Tensor(np.zeros((len(x.data), 3)))
+    batches = [(np.zeros((2, 1, 1, 1), np.float32), np.array([0, 1]))] * 3
+    evaluate_all(Narrowing(), batches, progress=True)
+    segments = capsys.readouterr().err.split("\r")
+    assert max(len(s) for s in segments if "0/3" in s) > 150     # drawn at 200 at first
+    lines = [s for s in segments if "3/3" in s]
+    assert lines and all(len(s.rstrip()) <= 60 for s in lines)
+
+
+def test_a_skipped_plot_is_said_once_whatever_string_says_it(tmp_path, clock, monkeypatch):
+    lines = []
+    monkeypatch.setattr(loop, "plot_curves", lambda path, h: "".join(["no ", "matplotlib"]))
+    run(tmp_path, clock, epochs=3, log=lambda *a, **k: lines.append(a[0]))
+    assert [s for s in lines if "curves" in s] == ["curves.png not written: no matplotlib"]
+
+
+def test_the_log_lines_are_flushed(tmp_path, clock):
+    flushes = []
+    run(tmp_path, clock, epochs=1, estimate_after=3,
+        log=lambda s, **k: flushes.append((s.split()[0], k.get("flush"))))
+    assert flushes == [("700", True), ("epoch", True)]     # the estimate, the epoch line
+
+
+def test_the_training_bar_follows_the_terminals_width(tmp_path, clock, capsys, monkeypatch):
+    import tqdm.std
+    width = [200]
+    monkeypatch.setattr(tqdm.std, "_screen_shape_wrapper", lambda: lambda fp: (width[0], 20))
+    shrink = lambda k: width.__setitem__(0, 60) if k == 2 else None  # noqa: E731
+    run(tmp_path, clock, epochs=1, progress=True, hook=shrink)
+    segments = capsys.readouterr().err.split("\r")
+    assert max(len(s) for s in segments if "1/4" in s) > 150
+    lines = [s for s in segments if "4/4" in s and "epoch" in s]
+    assert lines and all(len(s.rstrip()) <= 60 for s in lines)
