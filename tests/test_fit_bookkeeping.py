@@ -271,6 +271,11 @@ def test_the_estimate_line_by_hand():
     loop._log_estimate(lambda s, **k: lines.append(s), 1.0, 10, 1, 2700, 3000, test, 1)
     assert lines == ["1000 ms per training step: about 46 min for 1 epoch on this machine "
                      "(45.0 min training, 0.6 min testing; the final test comes after)"]
+    lines.clear()      # 29.8 s + 9 x 0.1 / 1 / 3 = 0.3 s: 30.1 s, just over half a minute
+    nine = type("T", (), {"x": np.zeros(9)})()
+    loop._log_estimate(lambda s, **k: lines.append(s), 0.1, 1, 1, 298, 400, nine, 1)
+    assert lines == ["100 ms per training step: about 1 min for 1 epoch on this machine "
+                     "(0.5 min training, 0.0 min testing; the final test comes after)"]
 
 
 def test_the_bars_show_epoch_step_and_running_figures(tmp_path, clock, capsys, monkeypatch):
@@ -370,7 +375,7 @@ def test_evaluate_all_counts_top1_and_top5(tmp_path):
     assert ev == {"top1": top1 / 12, "top5": top5 / 12, "n": 12}
 
 
-def test_final_test_times_the_centre_then_the_ten_crop_pass(tmp_path, clock):
+def test_final_test_times_the_centre_then_the_ten_crop_pass(tmp_path, clock, capsys):
     net, model, opt, s, train, test, _ = make(tmp_path, clock)
     net.eval()
     crops = [(np.stack([xb] * 10), yb) for xb, yb in test]      # (10, B, C, h, w)
@@ -383,3 +388,4 @@ def test_final_test_times_the_centre_then_the_ten_crop_pass(tmp_path, clock):
     assert set(final) == {"centre_top1", "centre_top5", "centre_time_s", "ten_crop_top1",
                           "ten_crop_top5", "ten_crop_time_s"}
     assert set(final_test(net, test)) == {"centre_top1", "centre_top5", "centre_time_s"}
+    assert capsys.readouterr().err == ""                    # no bars unless asked
