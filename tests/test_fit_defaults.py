@@ -173,3 +173,17 @@ def test_two_ranks_bar_shows_the_worlds_images_per_second(tmp_path, clock, capsy
     run(tmp_path, clock, epochs=1, progress=True)
     # 2 ranks x 24 images in 4 x 0.7 s: 17 img/s (one rank's 24 in 2.8 s: 9)
     assert "img_s=17," in capsys.readouterr().err
+
+
+def test_a_run_stopped_twice_in_one_epoch_saves_all_its_images(tmp_path, clock):
+    state = TrainState(epoch=0, step=1, partial={"loss": 6.6, "correct": 2, "n": 6})
+    assert run(tmp_path, clock, epochs=1, state=state, stop_after_steps=1)[0] == 130
+    _, model, opt, s, *_ = make(tmp_path / "x", clock)
+    saved = load_checkpoint(RunFolder(tmp_path).checkpoint, model, opt, s)
+    assert saved["step"] == 2 and saved["extra"]["partial"]["n"] == 12      # 6 saved + 6 new
+
+
+def test_the_bars_leave_nothing_behind(tmp_path, clock, capsys):
+    run(tmp_path, clock, epochs=1, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "\n" not in err       # each bar erased when it closes
