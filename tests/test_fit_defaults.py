@@ -187,3 +187,12 @@ def test_the_bars_leave_nothing_behind(tmp_path, clock, capsys):
     run(tmp_path, clock, epochs=1, progress=True)
     err = capsys.readouterr().err
     assert "epoch 1/1" in err and "\n" not in err       # each bar erased when it closes
+
+
+def test_the_row_holds_the_first_param_groups_lr(tmp_path, clock):
+    net, model, _, _, train, test, folder = make(tmp_path, clock)
+    weight, bias = model.parameters()
+    opt = optim.SGD([{"params": [weight]}, {"params": [bias], "lr": 0.5}], lr=0.05)
+    fit(net, model, opt, optim.MultiStepLR(opt, milestones=[9]), train, test, folder,
+        epochs=1, state=TrainState(), progress=False, log=quiet)
+    assert folder.read_metrics()[0]["lr"] == 0.05
