@@ -4,6 +4,7 @@ checkpoint_every (100) and estimate_after (10) on a 300-step epoch, a
 fake world of two ranks, evaluate_all's defaults, and the bars following
 the terminal's width."""
 
+import os
 import time
 
 import numpy as np
@@ -196,3 +197,54 @@ def test_the_row_holds_the_first_param_groups_lr(tmp_path, clock):
     fit(net, model, opt, optim.MultiStepLR(opt, milestones=[9]), train, test, folder,
         epochs=1, state=TrainState(), progress=False, log=quiet)
     assert folder.read_metrics()[0]["lr"] == 0.05
+
+
+def test_fit_takes_its_options_by_keyword_and_refuses_negative_counts(tmp_path, clock):
+    net, model, opt, s, train, test, folder = make(tmp_path, clock)
+    with pytest.raises(TypeError):                       # epochs, state: keyword-only
+        fit(net, model, opt, s, train, test, folder, 1, TrainState())
+    for bad in ({"checkpoint_every": -2}, {"stop_after_steps": -1}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be 0 or more"):
+            fit(net, model, opt, s, train, test, folder, epochs=1, state=TrainState(), **bad)
+    assert not os.path.exists(folder.checkpoint)         # refused before the first step
+
+
+def test_a_resumed_bar_shows_the_whole_epochs_running_figures(tmp_path, clock, capsys,
+                                                             monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    state = TrainState(epoch=0, step=2, partial={"loss": 13.2, "correct": 4, "n": 12})
+    run(tmp_path, clock, epochs=1, state=state, progress=True)
+    row = RunFolder(tmp_path).read_metrics()[0]          # saved 12 + these 12 images
+    assert f"acc={row['train_top1']:.3f}, img_s=9, loss={row['train_loss']:.3f}" in \
+        capsys.readouterr().err
+
+
+def test_the_times_are_rounded_to_hundredths_and_tenths(tmp_path, clock):
+    # one extra millisecond per step: 4 x 0.701 = 2.804 s of training
+    run(tmp_path, clock, epochs=1, hook=lambda k: setattr(clock, "now", clock.now + 0.001))
+    row = RunFolder(tmp_path).read_metrics()[0]
+    assert row["train_time_s"] == 2.8 and row["epoch_time_s"] == round(2.804 + 2 * 2.021, 2)
+
+    class Slow(nn.Module):                               # 0.34 s per test batch
+        def forward(self, x):
+            clock.now += 0.34
+            return Tensor(np.zeros((len(x.data), 3), np.float32))
+    assert loop.final_test(Slow(), [(np.zeros((2, 1, 1, 1), np.float32), np.zeros(2, int))]) \
+        == {"centre_top1": 1.0, "centre_top5": 1.0, "centre_time_s": 0.3}
+
+
+def test_evaluate_all_on_no_batches_counts_nothing():
+    assert evaluate_all(nn.Flatten(), []) == {"top1": 0.0, "top5": 0.0, "n": 0}
+
+
+@pytest.mark.parametrize("per_step, images, world, line", [
+    # 7.5 images per rank x 60 s / 3 = 150 s of testing: 2.5 min, an even half, rounds to 2
+    (60.0, 15, 2, "60000 ms per training step: about 2 min for 1 epoch on this machine "
+                  "(0.0 min training, 2.5 min testing; the final test comes after)"),
+    # 732 x 0.6 / 3 = 146.4 s: 2.44 min (over 59 s: 2.48)
+    (0.6, 732, 1, "600 ms per training step: about 2 min for 1 epoch on this machine "
+                  "(0.0 min training, 2.4 min testing; the final test comes after)")])
+def test_the_estimate_of_testing_alone(per_step, images, world, line):
+    lines, test = [], type("T", (), {"x": np.zeros(images)})()
+    loop._log_estimate(lambda s, **k: lines.append(s), per_step, 1, 1, 0, 10, test, world)
+    assert lines == [line]

@@ -97,6 +97,15 @@ def _log_estimate(log, per_step, batch, epochs_left, steps_left, steps_per_epoch
         f"test comes after)", flush=True)
 
 
+def _check_counts(**counts):
+    """Refuse negative step counts: a negative ``checkpoint_every`` would
+    save at every step (Python's ``%`` takes the divisor's sign) and a
+    negative ``stop_after_steps`` stop after the first."""
+    for name, value in counts.items():
+        if value is not None and value < 0:
+            raise ValueError(f"fit: {name} must be 0 or more (0: never), got {value}")
+
+
 class _Interrupt:
     """Ctrl-C sets a flag (the step finishes, a checkpoint is saved); a
     second Ctrl-C aborts at once."""
@@ -140,8 +149,10 @@ def fit(net, model, opt, sched, train, test, folder, *, epochs, state, checkpoin
     checkpoint), and ranks when there are several.
 
     Returns 0 when every epoch ran, 130 when stopped by Ctrl-C (saved).
-    Raises NonFiniteLoss, or RunError when a checkpoint cannot be written.
+    Raises NonFiniteLoss, RunError when a checkpoint cannot be written, or
+    ValueError for a negative checkpoint_every or stop_after_steps.
     """
+    _check_counts(checkpoint_every=checkpoint_every, stop_after_steps=stop_after_steps)
     rank, world = dist.rank(), dist.world_size()
     interrupt = _Interrupt(log)
     previous = signal.signal(signal.SIGINT, interrupt)
