@@ -28,7 +28,8 @@ HEADER = [
     "mutation/runs.json for each module's latest run, which this table is made from).",
     "Kill rate = killed / (mutants run - equivalent), as the latest session ran;",
     "\"first run\" is the module's first complete run (mutation/first_runs.toml),",
-    "before the tests its survivors prompted, less the equivalents judged since;",
+    "before the tests its survivors prompted, less the equivalents judged since",
+    "(at most its survivors); \"-\": no mutants, or no first run;",
     "\"after\" also counts the survivors a test written since kills (verdict",
     "\"killed by\"; a rerun shows them killed). Time: seconds of wall clock of the",
     "latest session, under `nice -n 10` on the shared 2-core machine. GPU-only:",
@@ -120,7 +121,7 @@ def run_of_database(db):
 
 
 def pct(a, b):
-    return f"{100.0 * a / b:.1f}%" if b else "nan%"
+    return f"{100.0 * a / b:.1f}%" if b else "-"      # no mutants: no rate
 
 
 def report():
@@ -157,7 +158,10 @@ def report():
             new_first.append(f'"{path}" = {{ mutants = {n}, killed = {k}, '
                              f'survived = {s + eq + gpu}, run = "{r["run"]}" }}')
         f0 = first.get(path)
-        before = pct(f0["killed"], max(f0["killed"] + f0["survived"] - eq - gpu, 1)) if f0 else "nan%"
+        # the equivalents judged since, at most the first run's survivors (the code
+        # has changed since: the latest run can hold more equivalent mutants)
+        judged = min(eq + gpu, f0["survived"]) if f0 else 0
+        before = pct(f0["killed"], f0["killed"] + f0["survived"] - judged) if f0 else "-"
         rows.append(f"| {path} | {n} | {k} | {s} | {eq} | {gpu} | {pending} | {before} "
                     f"| {pct(k, k + s)} | {pct(k + later, k + s)} | {r['time']} "
                     f"| {r['run']} {'here' if path in here else 'kept'} |")

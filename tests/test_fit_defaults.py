@@ -220,10 +220,10 @@ def test_a_resumed_bar_shows_the_whole_epochs_running_figures(tmp_path, clock, c
 
 
 def test_the_times_are_rounded_to_hundredths_and_tenths(tmp_path, clock):
-    # one extra millisecond per step: 4 x 0.701 = 2.804 s of training
-    run(tmp_path, clock, epochs=1, hook=lambda k: setattr(clock, "now", clock.now + 0.001))
+    # 13.1 ms more per step: 4 x 0.7131 = 2.8524 s of training (2.9, 2.85, 2.852 rounded)
+    run(tmp_path, clock, epochs=1, hook=lambda k: setattr(clock, "now", clock.now + 0.0131))
     row = RunFolder(tmp_path).read_metrics()[0]
-    assert row["train_time_s"] == 2.8 and row["epoch_time_s"] == round(2.804 + 2 * 2.021, 2)
+    assert row["train_time_s"] == 2.85 and row["epoch_time_s"] == 6.89      # + 2 x 2.021 s
 
     class Slow(nn.Module):                               # 0.34 s per test batch
         def forward(self, x):
