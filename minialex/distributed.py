@@ -32,6 +32,7 @@ import contextlib
 import json
 import logging
 import sys
+import time
 import traceback
 
 import numpy
@@ -213,16 +214,24 @@ def abort_on_error():
         yield
     except SystemExit as exc:
         if world_size() > 1 and isinstance(exc.code, str):
-            print(f"[rank {rank()}] {exc.code}", file=sys.stderr, flush=True)
-            _comm().Abort(1)
+            _abort_all(f"[rank {rank()}] {exc.code}\n")
         raise
     except BaseException:
         if world_size() > 1:
-            traceback.print_exc()
-            print(f"[rank {rank()}] aborting all {world_size()} ranks", file=sys.stderr,
-                  flush=True)
-            _comm().Abort(1)
+            _abort_all(traceback.format_exc()
+                       + f"[rank {rank()}] aborting all {world_size()} ranks\n")
         raise
+
+
+def _abort_all(message):
+    """Write ``message`` to stderr in one piece, then ``MPI_Abort`` every rank.
+    Why one write and a short pause: mpiexec forwards a rank's stderr as it
+    reads it and stops reading once the job aborts, so a traceback printed
+    line by line could reach the user cut after its first line."""
+    sys.stderr.write(message)
+    sys.stderr.flush()
+    time.sleep(0.2)
+    _comm().Abort(1)
 
 
 from ._reducers import make_reducer  # noqa: E402  (needs the helpers above)
