@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from minialex import data as D, nn
-from minialex.training import (Data, RunFolder, add_run_options, add_sgd_options,
+from minialex.training import (Data, add_run_options, add_sgd_options,
                                command_line, parse_training_args, run)
 from minialex.training import session
 
