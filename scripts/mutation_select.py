@@ -20,7 +20,9 @@ execute L can kill it. Where the map cannot say, it runs every TEST_FILE:
   context). A ``def`` line and its default arguments are the exception:
   a default is seen only by a call, and every call runs the body, so such
   a mutant runs the tests that executed the function's body (none: it
-  survives at once);
+  survives at once). A call the mutated signature refuses (e.g. keyword
+  arguments made positional-only) runs no body, so a test of the
+  signature must also make one call that binds, to be selected;
 - lines the map does not hold at all (a mutation inside a multi-line
   statement whose line the tracer did not record): first the whole
   statement's lines are looked up; if still nothing, the statement never

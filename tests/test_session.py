@@ -20,7 +20,9 @@ import pytest
 from minialex import data as D, nn
 from minialex.training import (Data, add_run_options, add_sgd_options,
                                command_line, parse_training_args, run)
-from minialex.training import session
+from minialex.optim import MultiStepLR, ReduceLROnPlateau
+from minialex.random import manual_seed as real_seed
+from minialex.training import make_optimizer, session
 
 
 def parse(*argv):
@@ -96,7 +98,7 @@ FINAL = {"centre_top1": 0.5, "centre_top5": 1.0, "centre_time_s": 0.4,
 def glue(monkeypatch):
     """fit and final_test replaced: fit appends ROWS to the state's history;
     the seeds run() sets are recorded."""
-    seen = SimpleNamespace(seeds=[], fit=None)
+    seen = SimpleNamespace(seeds=[], fit=None, final_test=None)
 
     def fake_fit(net, model, opt, sched, train, test, folder, **kw):
         seen.fit = dict(kw, net=net, model=model)
@@ -104,8 +106,16 @@ def glue(monkeypatch):
         return 0
 
     monkeypatch.setattr(session, "fit", fake_fit)
-    monkeypatch.setattr(session, "final_test", lambda *a, **k: dict(FINAL))
-    monkeypatch.setattr(session, "manual_seed", seen.seeds.append)
+    def fake_final_test(net, test, test10=None, **kw):
+        seen.final_test = kw
+        return dict(FINAL)
+
+    def seed(s):
+        seen.seeds.append(s)
+        real_seed(s)                   # a seed NumPy refuses (e.g. negative) fails here
+
+    monkeypatch.setattr(session, "final_test", fake_final_test)
+    monkeypatch.setattr(session, "manual_seed", seed)
     return seen
 
 
@@ -127,6 +137,8 @@ def test_two_devices_mean_two_towers_unless_the_program_says_one_gpu(tmp_path, g
     assert built.towers == 1
     go(parse("--out", tmp_path / "c", "--no-progress"), built)
     assert built.towers == 1 and built.devices == ["cpu"]
+    go(parse("--devices", "cpu:0,cpu:1,cpu:2", "--out", tmp_path / "d", "--no-progress"), built)
+    assert built.towers == 1                      # the paper's split is in two, not three
 
 
 def test_a_run_of_one_keeps_every_gpu_a_rank_of_several_takes_its_own(tmp_path, glue,
@@ -152,15 +164,14 @@ def test_ranks_share_the_cores_a_run_of_one_keeps_them(tmp_path, glue, monkeypat
 
 def test_each_rank_draws_its_own_dropout_masks(tmp_path, glue, monkeypatch):
     seeds = []
-    for rank in (0, 1):
+    for rank in (0, 1, 2):
         glue.seeds.clear()
-        dist = FakeDist(rank=rank, world=2, from_root=[str(tmp_path)])
-        go(parse("--out", tmp_path, "--no-progress", "--distributed", "--seed", 7), None, dist,
-           monkeypatch)
-        assert glue.seeds[0] == 7                 # the same weights on every rank
+        dist = FakeDist(rank=rank, world=3, from_root=[str(tmp_path)])
+        go(parse("--out", tmp_path, "--no-progress", "--distributed", "--seed", 7,
+                 "--batch-size", 3), None, dist, monkeypatch)
+        assert glue.seeds[0] == 7 and len(glue.seeds) == 2   # the same weights on every rank
         seeds.append(glue.seeds[-1])
-    assert len(glue.seeds) == 2
-    assert seeds[0] != seeds[1] and 7 not in seeds   # and masks of its own on each
+    assert len({tuple(s) for s in seeds}) == 3                 # and masks of its own on each
 
 
 def test_distributed_data_parallel_gets_the_run_options(tmp_path, glue, monkeypatch):
@@ -197,17 +208,68 @@ def test_a_resumed_rank_takes_rank_0s_checkpoint_and_ddp_does_not_broadcast_agai
     assert dist.ddp["broadcast"] is False
 
 
-def test_run_options_after_build_model_are_keywords():
+def test_run_options_after_build_model_are_keywords(tmp_path, glue):
+    args = parse("--out", tmp_path, "--no-progress")
+    assert run(args, load_data, Built(), default_epochs=3, name=lambda a: "net") == 0
     with pytest.raises(TypeError):
-        run(parse(), load_data, Built(), 3, lambda a: "net")
+        run(args, load_data, Built(), 3, lambda a: "net")
+
+
+def test_progress_bars_unless_no_progress(tmp_path, glue):
+    go(parse("--out", tmp_path / "a"))
+    assert glue.fit["progress"] is True and glue.final_test["progress"] is True
+    go(parse("--out", tmp_path / "b", "--no-progress"))
+    assert glue.fit["progress"] is False and glue.final_test["progress"] is False
+
+
+def test_only_rank_0_touches_the_run_folder(tmp_path, glue, monkeypatch):
+    # rank 1 of 2 on a machine without the folder: what it needs comes from rank 0
+    first = tmp_path / "first"
+    assert go(parse("--out", first, "--no-progress")) == 0      # a run to resume (fit stood in)
+    elsewhere = tmp_path / "not-on-rank-1s-machine"
+    config = json.loads((first / "config.json").read_text())
+    monkeypatch.setattr(session, "fit", lambda *a, **k: 130)
+    sched = make_optimizer(Built()(argparse.Namespace(**config), [], []),
+                           argparse.Namespace(**config))[1]
+    dist = FakeDist(rank=1, world=2, from_root=[config, str(elsewhere),
+                                                {"epoch": 1, "step": 0,
+                                                 "sched": sched.state_dict(),
+                                                 "extra": {"history": []}}])
+    assert go(parse("--resume", elsewhere, "--no-progress", "--distributed"), None, dist,
+              monkeypatch) == 130
+    assert not elsewhere.exists()
+    new = tmp_path / "new"
+    dist = FakeDist(rank=1, world=2, from_root=[str(new)])
+    go(parse("--out", new, "--no-progress", "--distributed"), None, dist, monkeypatch)
+    assert not new.exists()                       # rank 0 makes it; rank 1 writes nothing
+
+
+@pytest.mark.parametrize("schedule", ["step", "plateau"])
+def test_the_schedule_option_picks_the_scheduler(schedule):
+    args = parse("--schedule", schedule, "--epochs", 15, "--patience", 1)
+    opt, sched = make_optimizer(nn.Linear(2, 2), args)
+    group = opt.param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.05, 0.9, 5e-4)
+    lrs = []
+    for epoch in range(15):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step(0.5) if schedule == "plateau" else sched.step()
+    if schedule == "step":
+        assert type(sched) is MultiStepLR
+        assert lrs == pytest.approx([0.05] * 10 + [0.005] * 3 + [0.0005] * 2)
+    else:                         # a flat top-1: cut by 10 after each 1 + patience epochs
+        assert type(sched) is ReduceLROnPlateau
+        assert lrs[:5] == pytest.approx([0.05, 0.05, 0.05, 0.005, 0.005])
 
 
 @pytest.mark.parametrize("argv, guarded", [([], False), (["--epochs", "2"], False),
                                            (["--distributed"], True)])
 def test_only_a_distributed_command_line_aborts_every_rank_on_error(monkeypatch, argv, guarded):
-    dist = FakeDist(world=1)
-    monkeypatch.setattr(session, "dist", dist)
-    with pytest.raises(SystemExit) as exc:
-        command_line(lambda: 0, argv)
-    assert exc.value.code == 0
-    assert dist.calls == (["abort_on_error"] if guarded else [])
+    for given in (argv, None):                    # None: sys.argv[1:]
+        dist = FakeDist(world=1)
+        monkeypatch.setattr(session, "dist", dist)
+        monkeypatch.setattr(session.sys, "argv", ["train.py"] + argv)
+        with pytest.raises(SystemExit) as exc:
+            command_line(lambda: 0, given)
+        assert exc.value.code == 0
+        assert dist.calls == (["abort_on_error"] if guarded else [])
