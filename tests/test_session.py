@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 
 from minialex import data as D, nn
-from minialex.training import (Data, add_run_options, add_sgd_options,
-                               command_line, parse_training_args, run)
 from minialex.optim import MultiStepLR, ReduceLROnPlateau
 from minialex.random import manual_seed as real_seed
-from minialex.training import make_optimizer, session
+from minialex.training import (Data, add_run_options, add_sgd_options, command_line,
+                               make_optimizer, parse_training_args, run, session)
 
 
 def parse(*argv):
@@ -96,8 +95,9 @@ FINAL = {"centre_top1": 0.5, "centre_top5": 1.0, "centre_time_s": 0.4,
 
 @pytest.fixture
 def glue(monkeypatch):
-    """fit and final_test replaced: fit appends ROWS to the state's history;
-    the seeds run() sets are recorded."""
+    """fit and final_test replaced (fit appends ROWS to the state's
+    history; both record what they were given); the seeds run() sets are
+    recorded, and set."""
     seen = SimpleNamespace(seeds=[], fit=None, final_test=None)
 
     def fake_fit(net, model, opt, sched, train, test, folder, **kw):
@@ -105,7 +105,6 @@ def glue(monkeypatch):
         kw["state"].history.extend(dict(r) for r in ROWS)
         return 0
 
-    monkeypatch.setattr(session, "fit", fake_fit)
     def fake_final_test(net, test, test10=None, **kw):
         seen.final_test = kw
         return dict(FINAL)
@@ -114,6 +113,7 @@ def glue(monkeypatch):
         seen.seeds.append(s)
         real_seed(s)                   # a seed NumPy refuses (e.g. negative) fails here
 
+    monkeypatch.setattr(session, "fit", fake_fit)
     monkeypatch.setattr(session, "final_test", fake_final_test)
     monkeypatch.setattr(session, "manual_seed", seed)
     return seen
