@@ -452,7 +452,7 @@ def test_winograd_is_the_default_for_3x3_stride_1_with_128_channels_a_group_only
     assert paths.choose("conv2d", np, window=((3, 3), (1, 1)),
                         group_channels=128).__name__.endswith("winograd")
     assert paths.choose("conv2d", np, window=((3, 3), (1, 1)),
-                        group_channels=127).__name__.endswith("im2col_chunks")
+                        group_channels=127).__name__.endswith("mec")
     for window in (((3, 3), (2, 2)), ((5, 5), (1, 1)), ((3, 2), (1, 1)), None):
         assert not paths.choose("conv2d", np, window=window,
                                 group_channels=384).__name__.endswith("winograd")

@@ -13,13 +13,13 @@ import pytest
 import minialex
 from minialex import Tensor
 from minialex.functions import _threads
-from minialex.functions._kernels import (im2col_chunks, im2col_cpu, paths, winograd,
+from minialex.functions._kernels import (im2col_chunks, im2col_cpu, mec, paths, winograd,
                                          winograd_f2x2_5x5, winograd_f3x3, winograd_matrices)
 from minialex.functions.conv2d import Conv2dFunction, conv2d
 from minialex.reference import conv2d as ref_conv2d, conv2d_backward as ref_conv2d_backward
 
 PATHS = ("chwn_slices", "winograd_f2x2_3x3", "winograd_f3x3_3x3", "winograd_f2x2_5x5",
-         "chwn_chunks")
+         "chwn_chunks", "mec_rows")
 # path -> m (tile outputs a side); KERNEL: path -> r (its kernel's side)
 WINOGRAD = {"winograd_f2x2_3x3": 2, "winograd_f3x3_3x3": 3, "winograd_f2x2_5x5": 2}
 KERNEL = {"winograd_f2x2_3x3": 3, "winograd_f3x3_3x3": 3, "winograd_f2x2_5x5": 5}
@@ -186,6 +186,9 @@ def test_no_grad_keeps_no_columns():
             y = fn(Tensor(x), Tensor(w, requires_grad=True), Tensor(b))
         if fn.winograd:
             assert fn.saved[5] is None
+        elif fn.delegated and path == "mec_rows":    # MEC: x, W and the window
+            assert [type(v) for v in fn.saved] == [np.ndarray, np.ndarray, tuple, int, tuple]
+            assert fn.saved[1].shape == w.shape
         elif fn.delegated:                       # chunks: only x and the weights
             assert [type(v) for v in fn.saved] == [np.ndarray, np.ndarray, tuple, tuple, tuple,
                                                    int, tuple]
@@ -767,18 +770,28 @@ def test_paths_default_rule_on_numpy(monkeypatch):
     # no window given: the whole-batch im2col
     assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=128) is winograd
     assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=500) is winograd
-    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=127) is im2col_chunks
+    # other stride-1 windows: MEC from 16 input channels a group, else chunks
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=127) is mec
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=16) is mec
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=15) is im2col_chunks
     assert paths.choose("conv2d", np, window=((3, 3), (1, 1))) is im2col_chunks
     for window in (((5, 5), (1, 1)), ((3, 2), (1, 1)), ((1, 1), (1, 1)), ((11, 11), [1, 1])):
-        assert paths.choose("conv2d", np, window=window, group_channels=256) is im2col_chunks
+        assert paths.choose("conv2d", np, window=window, group_channels=256) is mec
+        assert paths.choose("conv2d", np, window=window, group_channels=16,
+                            out_group_channels=96) is mec
+        assert paths.choose("conv2d", np, window=window, group_channels=16,
+                            out_group_channels=97) is im2col_chunks
+        assert paths.choose("conv2d", np, window=window, group_channels=3) is im2col_chunks
     for window in (None, ((3, 3), (2, 2)), ((11, 11), (4, 4)), ((5, 5), (1, 2)), ((5, 5), (2, 1))):
         assert paths.choose("conv2d", np, window=window, group_channels=256) is im2col_cpu
     for c in (1, 64, 128, 384, 10**4):        # F(3x3), F(2x2, 5x5) only when forced
         assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=c) \
             is not winograd_f3x3
         assert paths.choose("conv2d", np, window=((5, 5), (1, 1)), group_channels=c) \
-            is im2col_chunks
+            in (mec, im2col_chunks)
     monkeypatch.setattr(paths, "WINOGRAD_BY_DEFAULT", False)
+    assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=256) is mec
+    monkeypatch.setattr(paths, "MEC_MIN_GROUP_CHANNELS", 10**9)
     assert paths.choose("conv2d", np, window=((3, 3), (1, 1)), group_channels=256) is im2col_chunks
     monkeypatch.setattr(paths, "WINOGRAD_BY_DEFAULT", True)
     monkeypatch.setattr(paths, "WINOGRAD_MIN_GROUP_CHANNELS", 64)
@@ -814,7 +827,7 @@ def test_paths_use_nests_restores_and_checks():
     assert paths._forced == {}
     with pytest.raises(ValueError, match=r"conv2d has no path 'fast'; its paths are "
                                          r"\['chwn_slices', 'winograd_f2x2_3x3', 'winograd_f3x3_3x3', "
-                                         r"'winograd_f2x2_5x5', 'chwn_chunks', 'cuda_kernels'\]"):
+                                         r"'winograd_f2x2_5x5', 'chwn_chunks', 'mec_rows', 'cuda_kernels'\]"):
         with paths.use("conv2d", "fast"):
             pass
     with pytest.raises(ValueError, match=r"unknown op 'pool'; the ops are \['conv2d', "
@@ -834,7 +847,7 @@ def test_paths_a_forced_cupy_path_refuses_numpy_arrays(op):
 
 
 def test_paths_table_and_loaded_modules():
-    assert [p.cupy_only for p in paths.TABLE["conv2d"]] == [False] * 5 + [True]
+    assert [p.cupy_only for p in paths.TABLE["conv2d"]] == [False] * 6 + [True]
     assert [p.cupy_only for p in paths.TABLE["max_pool2d"]] == [False, False, True]
     assert [p.cupy_only for p in paths.TABLE["local_response_norm"]] == [False, True]
     for op, table in paths.TABLE.items():

@@ -82,7 +82,7 @@ class Conv2dFunction(Function):
         out_hw = output_size(H, kh, sh, ph), output_size(W_in, kw, sw, pw)
         xp, G = self.device.xp, self.groups
         kern = paths.choose("conv2d", xp, window=((kh, kw), self.stride),
-                            group_channels=x.shape[1] // G)
+                            group_channels=x.shape[1] // G, out_group_channels=C_out // G)
         self.delegated = getattr(kern, "applies", lambda *a: False)((kh, kw), self.stride)
         self.winograd = self.delegated and kern.__name__.rsplit(".", 1)[1].startswith("winograd")
         if self.delegated:      # a path with its own passes: Winograd, or im2col in chunks

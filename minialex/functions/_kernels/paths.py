@@ -20,7 +20,12 @@ conv2d         winograd_f3x3 any    never (forced with ``use``): F(3x3, 3x3),
 conv2d         winograd_f2x2 any    never (forced with ``use``): F(2x2, 5x5)
                _5x5                 for 5x5 stride 1, measured 1.7-5x the
                                     chunks' time (below)
-conv2d         chwn_chunks   any    NumPy, other stride-1 windows
+conv2d         mec_rows      any    NumPy, other stride-1 windows with at
+                                    least 16 input and at most 96 output
+                                    channels a group (the small and half
+                                    presets' conv2-conv5 below Winograd's)
+conv2d         chwn_chunks   any    NumPy, other stride-1 windows (conv1:
+                                    3 input channels)
 conv2d         chwn_slices   any    NumPy, strides over 1 (e.g. the
                                     ImageNet net's 11x11/4 conv1)
 conv2d         cuda_kernels  CuPy   CuPy arrays
@@ -60,7 +65,7 @@ class Path:
 TABLE = {
     "conv2d": (Path("chwn_slices", "im2col_cpu"), Path("winograd_f2x2_3x3", "winograd"),
                Path("winograd_f3x3_3x3", "winograd_f3x3"), Path("winograd_f2x2_5x5", "winograd_f2x2_5x5"),
-               Path("chwn_chunks", "im2col_chunks"),
+               Path("chwn_chunks", "im2col_chunks"), Path("mec_rows", "mec"),
                Path("cuda_kernels", "im2col_cuda", True)),
     "max_pool2d": (Path("phases", "pool_phases"), Path("planes_last", "pool_planes_last"),
                    Path("cuda_kernels", "pool_cuda", True)),
@@ -103,6 +108,24 @@ PLANES_LAST_MAX_PIXELS = 400
 WINOGRAD_BY_DEFAULT = True
 WINOGRAD_MIN_GROUP_CHANNELS = 128
 
+# MEC (one product per output row, :mod:`.mec`) against the chunks, fwd+bwd,
+# benchmarks/conv_paths.py-style alternation in one process, min of 9-15
+# runs, 2-core AMD EPYC (Zen 4, AVX-512, OpenBLAS SkylakeX kernels, no
+# OPENBLAS_* set), 2026-12-03, ms as chunks / MEC: small conv2 45.1 / 34.4,
+# conv4 14.0 / 11.5, conv5 11.7 / 8.2, conv3 12.4 / 12.7, conv1 16.2 / 15.4;
+# half conv2 97.0 / 91.0, conv5 30.4 / 26.9, conv4 38.6 / 37.5; paper conv2
+# 283 / 287; ImageNet conv2 365 / 312 (MEC with 8M-number chunks). MEC loses
+# on conv1 of half and paper (3 input channels: K = 75 makes thin
+# products; 18.1 / 20.6 and 31.9 / 43.4 ms), hence the channel floor.
+# Whole training steps (benchmarks/train_step.py's nets, blocks of 6 steps
+# on each rule, 4 rounds, medians, same machine): MEC on every conv2-conv5
+# below Winograd's against chunks 0.83x on small, 0.95x on half, 1.06x on
+# paper and 1.01x on ImageNet (batch 16), whose conv2 has 128 output
+# channels a group: where the products are fat the copies MEC saves matter
+# less than its thinner per-row products, hence the output-channel ceiling.
+MEC_MIN_GROUP_CHANNELS = 16
+MEC_MAX_OUT_GROUP_CHANNELS = 96
+
 _forced = {}                 # op -> path name, while a ``use`` block runs
 
 
@@ -114,7 +137,7 @@ def _path(op, name):
                      f"{[p.name for p in TABLE[op]]}")
 
 
-def _default(op, xp, padded_pixels, window, group_channels):
+def _default(op, xp, padded_pixels, window, group_channels, out_group_channels):
     if xp is not numpy:
         return "cuda_kernels"
     if op == "conv2d":
@@ -123,6 +146,9 @@ def _default(op, xp, padded_pixels, window, group_channels):
         if (WINOGRAD_BY_DEFAULT and tuple(window[0]) == (3, 3)
                 and group_channels >= WINOGRAD_MIN_GROUP_CHANNELS):
             return "winograd_f2x2_3x3"
+        if (group_channels >= MEC_MIN_GROUP_CHANNELS
+                and out_group_channels <= MEC_MAX_OUT_GROUP_CHANNELS):
+            return "mec_rows"
         return "chwn_chunks"
     if op == "local_response_norm":
         return "window_slices"
@@ -131,13 +157,15 @@ def _default(op, xp, padded_pixels, window, group_channels):
     return "phases"
 
 
-def choose(op, xp, padded_pixels=0, window=None, group_channels=0):
+def choose(op, xp, padded_pixels=0, window=None, group_channels=0, out_group_channels=0):
     """The module implementing ``op`` for arrays of module ``xp``: the
     forced path inside a :func:`use` block, else the table's rule
     (``padded_pixels``, Hp*Wp, matters only to max_pool2d; ``window``,
-    ``((kh, kw), (sh, sw))``, and ``group_channels``, C_in/groups, only to
+    ``((kh, kw), (sh, sw))``, ``group_channels``, C_in/groups, and
+    ``out_group_channels``, C_out/groups, only to
     conv2d). Raises ValueError if a forced CuPy-only path meets NumPy arrays."""
-    name = _forced.get(op) or _default(op, xp, padded_pixels, window, group_channels)
+    name = _forced.get(op) or _default(op, xp, padded_pixels, window, group_channels,
+                                       out_group_channels)
     path = _path(op, name)
     if path.cupy_only and xp is numpy:
         raise ValueError(f"paths: {op}'s path {name!r} needs CuPy arrays, got NumPy ones; "
