@@ -3,7 +3,8 @@ NumPy (im2col on the whole batch, ``chwn_slices``; Winograd F(2x2, 3x3)
 and F(3x3, 3x3), ``winograd_f2x2_3x3`` and ``winograd_f3x3_3x3``, 3x3
 stride-1 layers only, and F(2x2, 5x5), ``winograd_f2x2_5x5``, 5x5 stride-1
 layers only; im2col a cache-sized chunk of images at a time,
-``chwn_chunks``) and PyTorch, forward + backward of every AlexNet
+``chwn_chunks``; MEC's one product per output row, ``mec_rows``, stride-1
+layers only) and PyTorch, forward + backward of every AlexNet
 conv layer, alternating in one process; plus each path's float32 error
 against the float64 loop reference (max |error| / max |reference| over the
 output and both gradients).
@@ -37,7 +38,8 @@ PATHS = tuple(p.name for p in paths.TABLE["conv2d"] if not p.cupy_only)
 
 def applies(name, k, st):
     """Whether path ``name`` runs a k x k, stride-st layer by its own method
-    (the Winograd paths: 3x3 or 5x5 stride 1 only; the im2col paths: every window)."""
+    (the Winograd paths: 3x3 or 5x5 stride 1 only; MEC: stride 1 only; the im2col
+    paths: every window)."""
     module = paths._load(paths._path("conv2d", name).module)
     return getattr(module, "applies", lambda kernel, stride: True)((k, k), (st, st))
 

@@ -26,7 +26,12 @@ path (``chwn_slices``) on NumPy's BLAS, which splits each product over the
 BLAS threads. The chunked path (``chwn_chunks``, the default for stride-1
 windows since 2026-12-02) makes the same products a chunk of images at a
 time, one chunk per core on one BLAS thread, and can run under it (small
-conv2: 31 ms against 29 ms of whole-batch products and 44 ms before). PyTorch's CPU
+conv2: 31 ms against 29 ms of whole-batch products and 44 ms before). Since
+2026-12-03 the layers with 16-96 channels a group (small and half conv2-conv5
+below Winograd's) run MEC (``mec_rows``: columns lowered along one axis, one
+product per output row), which copies 4x less than im2col on 5x5 layers
+(small conv2: 33.8 ms against 57.6 in chunks, 30.7 of products, on a 2-core
+Zen 4). PyTorch's CPU
 convolutions are oneDNN's direct kernels. Other orientations of the same products were at most 20-25%
 faster at the skinniest shapes (C_out/groups = 32) on the 2-core machine,
 and need a channels-last im2col that copies runs of only C/groups numbers.

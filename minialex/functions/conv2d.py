@@ -66,9 +66,11 @@ class Conv2dFunction(Function):
 
     3x3 stride-1 windows may instead run Winograd's F(2x2, 3x3) or
     F(3x3, 3x3), 5x5 stride-1 ones F(2x2, 5x5) (``.winograd_f2x2_5x5``),
-    and any window the same products a chunk of images at a
-    time (the path table decides; forward, backward and their derivation in
-    :mod:`minialex.functions._kernels.winograd` and ``.im2col_chunks``).
+    any stride-1 window MEC's one product per output row over columns
+    lowered along one axis only (``.mec``), and any window the same
+    products a chunk of images at a time (the path table decides; forward,
+    backward and their derivation in
+    :mod:`minialex.functions._kernels.winograd`, ``.mec`` and ``.im2col_chunks``).
     """
 
     returns_new_arrays = True    # gx, gW, gb are fresh arrays: weights take them as .grad
