@@ -234,3 +234,17 @@ def test_conv2d_passes_both_group_widths_to_the_path_rule(c, c_out, groups, k, e
     assert y.creator.kern.__name__ == "minialex.functions._kernels." + expected
     np.testing.assert_allclose(y.data, ref_conv2d(x.data.astype(float), w.data.astype(float), None,
                                                   1, k // 2, groups), rtol=1e-4, atol=1e-4)
+
+
+def test_a_non_contiguous_input_gets_every_gradient():
+    # the chunks write y and dL/dx through views of a run of images with the
+    # channel axis split into groups; x itself is only read (a transposed x)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, 6, 7, 4)).transpose(0, 3, 2, 1)       # (5, 4, 7, 6), strided
+    w, gy = rng.standard_normal((6, 2, 3, 3)), rng.standard_normal((5, 6, 7, 6))
+    with _mec(columns=12, threads=3):
+        y, gx, gw, _ = _run(x, w, None, gy, (1, 1), 2, (True, True, False))
+    np.testing.assert_allclose(y, ref_conv2d(x, w, None, 1, 1, 2), rtol=1e-12, atol=1e-12)
+    rx, rw, _ = ref_conv2d_backward(gy, x, w, 1, 1, 2)
+    np.testing.assert_allclose(gx, rx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, rw, rtol=1e-12, atol=1e-12)

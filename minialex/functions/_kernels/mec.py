@@ -130,11 +130,12 @@ def _convolve_rows(x, Wm, kernel, padding, out_hw, out, bias=None):
     xp, n, (kh, kw) = get_array_module(x), x.shape[0], kernel
     V = _row_matrices(_lowered(x, G, kw, padding, out_hw[1]), kh, out_hw[0])
     Y = xp.matmul(Wm, V)                                          # (G, OH, C_out/G, OW*n)
-    Y = Y.reshape(G, out_hw[0], Cog, out_hw[1], n).transpose(4, 0, 2, 1, 3).reshape(out.shape)
+    Y = Y.reshape(G, out_hw[0], Cog, out_hw[1], n).transpose(4, 0, 2, 1, 3)
+    out = out.reshape(n, G, Cog, out_hw[0], out_hw[1])   # a view (C split into groups)
     if bias is None:
         out[...] = Y
     else:
-        xp.add(Y, bias.reshape(1, -1, 1, 1), out=out)
+        xp.add(Y, bias.reshape(1, G, Cog, 1, 1), out=out)
 
 
 def forward(x, W, b, stride, padding, groups, out_hw, keep=True):
@@ -175,7 +176,7 @@ def backward(saved, gy, needs_x, needs_W, needs_b):
     x, W, (ph, pw), G, out_hw = saved
     xp, (N, C, H, Wd), (C_out, Cg, kh, kw) = get_array_module(gy), x.shape, W.shape
     (OH, OW), Cog = out_hw, C_out // G
-    gx = xp.empty_like(x) if needs_x else None
+    gx = xp.empty(x.shape, dtype=x.dtype) if needs_x else None
     Wt = _rows_weights(_flipped(W, G), G) if needs_x else None
     qh, qw = kh - 1 - ph, kw - 1 - pw          # dL/dx's padding of gy (< 0: crop)
     gy_in = gy[:, :, max(0, -qh):OH - max(0, -qh), max(0, -qw):OW - max(0, -qw)]
