@@ -86,65 +86,6 @@ def test_gradcheck_over_several_chunks():
                                   [x, w, b], atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("needs", [(True, False, False), (False, True, False), (False, False, True),
-                                   (True, True, False), (False, True, True)])
-def test_each_gradient_exactly_when_needed(needs):
-    rng = np.random.default_rng(4)
-    x, w, b = (rng.standard_normal(s) for s in ((5, 4, 6, 6), (6, 2, 5, 5), (6,)))
-    gy = rng.standard_normal((5, 6, 6, 6))
-    with _mec(columns=12, threads=3):
-        y, gx, gw, gb = _run(x, w, b, gy, (2, 2), 2, needs)
-    ref = ref_conv2d_backward(gy, x, w, 1, 2, 2)
-    for got, want, needed in zip((gx, gw, gb), ref, needs):
-        if needed:
-            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-        else:
-            assert got is None
-
-
-def test_keeps_only_the_input_between_the_passes_and_runs_backward_twice():
-    rng = np.random.default_rng(5)
-    x, w = rng.standard_normal((4, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
-    gy = rng.standard_normal((4, 3, 3, 3))
-    X, W = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-    with _mec(columns=6):
-        y = conv2d(X, W)
-        saved = y.creator.saved
-        assert saved[0] is x and not any(isinstance(s, np.ndarray) and s.size > w.size
-                                         for s in saved[1:])
-        y.backward(gy, retain_graph=True)
-        first = X.grad.copy(), W.grad.copy()
-        y.backward(gy)
-    rx, rw, _ = ref_conv2d_backward(gy, x, w)
-    np.testing.assert_allclose(first[0], rx, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(W.grad, 2 * rw, rtol=1e-12, atol=1e-12)
-
-
-def test_weight_gradient_is_the_same_bits_on_one_and_three_threads():
-    # the chunks' parts of dL/dW are summed in chunk order, whichever thread
-    # finished first: a resumed run must get exactly the same weights
-    rng = np.random.default_rng(6)
-    x = rng.standard_normal((9, 3, 7, 7)).astype(np.float32)
-    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
-    gy = rng.standard_normal((9, 4, 7, 7)).astype(np.float32)
-    grads = []
-    for threads in (1, 3, 3):
-        with _mec(columns=14, threads=threads):
-            grads.append(_run(x, w, None, gy, (1, 1), 1, (True, True, False))[2])
-    np.testing.assert_array_equal(grads[0], grads[1])
-    np.testing.assert_array_equal(grads[1], grads[2])
-
-
-def test_float32_stays_float32():
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((3, 2, 5, 5)).astype(np.float32)
-    w = rng.standard_normal((2, 2, 3, 3)).astype(np.float32)
-    b = rng.standard_normal(2).astype(np.float32)
-    with _mec(columns=3):
-        out = _run(x, w, b, np.ones((3, 2, 3, 3), np.float32), (0, 0), 1)
-    assert all(a.dtype == np.float32 for a in out)
-
-
 def test_float32_bias_gradient_is_summed_along_the_rows():
     # pairwise sums along each row of OW*n numbers, then OH of them added:
     # near float32's rounding (image after image would be several times worse)
