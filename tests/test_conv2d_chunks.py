@@ -2,7 +2,9 @@
 values and gradients against the float64 loop reference over random
 shapes, windows and chunk sizes (several chunks, an uneven last one, one
 image a chunk, the whole batch in one), on 1 and 3 threads; float64
-gradcheck; what it keeps between the passes; the chunk rule."""
+gradcheck; the chunk rule. What both chunked paths promise alike (what
+is kept between the passes, which gradients, float32, the same dL/dW bits
+on any thread count) is in tests/test_conv2d_chunked_paths.py."""
 
 import contextlib
 

@@ -2,8 +2,9 @@
 one product per output row): values and gradients against the float64
 loop reference over random shapes, windows, paddings (also over k - 1,
 where dL/dx crops gy) and chunk sizes, on 1 and 3 threads; float64
-gradcheck; what it keeps between the passes; the chunk rule; the lowered
-input and its row matrices by hand."""
+gradcheck; the chunk rule; the lowered input and its row matrices by
+hand. What both chunked paths promise alike is in
+tests/test_conv2d_chunked_paths.py."""
 
 import contextlib
 
