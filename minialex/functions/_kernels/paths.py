@@ -24,8 +24,9 @@ conv2d         mec_rows      any    NumPy, other stride-1 windows with at
                                     least 16 input and at most 96 output
                                     channels a group (the small and half
                                     presets' conv2-conv5 below Winograd's)
-conv2d         chwn_chunks   any    NumPy, other stride-1 windows (conv1:
-                                    3 input channels)
+conv2d         chwn_chunks   any    NumPy, other stride-1 windows (conv1's
+                                    3 input channels; the paper and
+                                    ImageNet conv2's 128 outputs a group)
 conv2d         chwn_slices   any    NumPy, strides over 1 (e.g. the
                                     ImageNet net's 11x11/4 conv1)
 conv2d         cuda_kernels  CuPy   CuPy arrays
