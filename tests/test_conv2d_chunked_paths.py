@@ -1,7 +1,9 @@
 """What conv2d's two chunked paths (``chwn_chunks``: im2col a chunk of
 images at a time; ``mec_rows``: MEC's row products a chunk at a time)
 promise alike: nothing but the input kept between the passes (a second
-backward rebuilds what it needs), and dL/dW summed in chunk order, so it is
+backward rebuilds what it needs); each gradient exactly when needed;
+float32 in, float32 out; a float64 gradcheck over several chunks; dL/db
+summed along contiguous rows; and dL/dW summed in chunk order, so it is
 the same to the bit on any number of threads. Each path's own values,
 gradients and chunk rule are in tests/test_conv2d_chunks.py and
 tests/test_conv2d_mec.py."""
@@ -106,3 +108,40 @@ def test_float32_stays_float32(chunked, path):
         y = conv2d(X, W, B)
         y.backward(np.ones((3, 2, 3, 3), np.float32))
     assert all(a.dtype == np.float32 for a in (y.data, X.grad, W.grad, B.grad))
+
+
+@pytest.mark.parametrize("path, stride", [("chwn_chunks", (1, 2)), ("mec_rows", (1, 1))])
+def test_gradcheck_over_several_chunks(chunked, monkeypatch, path, stride):
+    rng = np.random.default_rng(3)
+    x = Tensor(rng.standard_normal((5, 4, 6, 5)), requires_grad=True)
+    w = Tensor(rng.standard_normal((6, 2, 3, 2)), requires_grad=True)
+    b = Tensor(rng.standard_normal(6), requires_grad=True)
+    with chunked(path, 1, threads=3):
+        # two images a chunk, so 4 chunks (1, 1, 1, 2): chunks' columns are
+        # 4*3*2*6*3 numbers an image at stride (1, 2); MEC's rows 6 columns
+        monkeypatch.setattr(im2col_chunks, "CHUNK_NUMBERS", 4 * 3 * 2 * 6 * 3 * 2)
+        monkeypatch.setattr(mec, "CHUNK_COLUMNS", 6 * 2)
+        y = conv2d(x, w, b, stride=stride, padding=1, groups=2)
+        assert y.creator.delegated
+        assert minialex.gradcheck(lambda *t: conv2d(*t, stride=stride, padding=1, groups=2),
+                                  [x, w, b], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("path", ["chwn_chunks", "mec_rows"])
+def test_float32_bias_gradient_is_summed_along_contiguous_rows(path):
+    # dL/db adds N*OH*OW numbers: summed along contiguous rows (NumPy's
+    # pairwise sum; MEC then adds its OH row sums) it stays near float32's
+    # rounding, where gy.sum(axis=(0, 2, 3)) adds image after image (4.6e-7
+    # here, 7x more: enough to move a two-rank run's biases off the
+    # one-process run's)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((256, 2, 13, 13)).astype(np.float32)
+    w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    gy = (rng.standard_normal((256, 4, 13, 13)) + 3).astype(np.float32)
+    exact = gy.astype(np.float64).sum(axis=(0, 2, 3))
+    B = Tensor(np.zeros(4, np.float32), requires_grad=True)
+    with paths.use("conv2d", path):
+        y = conv2d(Tensor(x), Tensor(w), B, padding=1)
+        assert y.creator.delegated
+        y.backward(gy)
+    assert np.abs(B.grad - exact).max() / np.abs(exact).max() < 1.5e-7

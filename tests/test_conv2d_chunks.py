@@ -1,10 +1,10 @@
 """conv2d's ``chwn_chunks`` path (im2col a chunk of images at a time):
 values and gradients against the float64 loop reference over random
 shapes, windows and chunk sizes (several chunks, an uneven last one, one
-image a chunk, the whole batch in one), on 1 and 3 threads; float64
-gradcheck; the chunk rule. What both chunked paths promise alike (what
-is kept between the passes, which gradients, float32, the same dL/dW bits
-on any thread count) is in tests/test_conv2d_chunked_paths.py."""
+image a chunk, the whole batch in one), on 1 and 3 threads; the chunk
+rule. What both chunked paths promise alike (what is kept between the
+passes, which gradients, float32, gradcheck, dL/db's sums, the same dL/dW
+bits on any thread count) is in tests/test_conv2d_chunked_paths.py."""
 
 import contextlib
 
@@ -80,16 +80,6 @@ def test_matches_the_float64_reference(n, cg, g, og, h, w, kh, kw, sh, sw, ph, p
         np.testing.assert_allclose(gb, rb, rtol=1e-12, atol=1e-12)
 
 
-def test_gradcheck_over_several_chunks():
-    rng = np.random.default_rng(3)
-    x = Tensor(rng.standard_normal((5, 4, 6, 5)), requires_grad=True)
-    w = Tensor(rng.standard_normal((6, 2, 3, 2)), requires_grad=True)
-    b = Tensor(rng.standard_normal(6), requires_grad=True)
-    with _chunks(4 * 3 * 2 * 6 * 5 * 2, threads=3):            # chunks of 2, 2, 1 images
-        assert minialex.gradcheck(lambda *t: conv2d(*t, stride=(1, 2), padding=1, groups=2),
-                                  [x, w, b], atol=1e-6, rtol=1e-5)
-
-
 @pytest.mark.parametrize("N, positions, numbers, expected", [
     (128, 784, 58_800, 6),              # conv1 28x28: ceil(4096 / 784) positions' worth
     (128, 169, 135_200, 25),            # small conv2 13x13: ceil(4096 / 169)
@@ -113,19 +103,3 @@ def test_chunks_cover_the_batch_in_order_an_even_number(monkeypatch, N, per_chun
     # 4x4 outputs: 16 positions an image, so per_chunk images a chunk
     monkeypatch.setattr(im2col_chunks, "CHUNK_POSITIONS", 16 * per_chunk)
     assert im2col_chunks._chunks(N, 2, (3, 3), (4, 4)) == expected
-
-
-def test_float32_bias_gradient_is_summed_as_exactly_as_the_whole_batch_path():
-    # dL/db adds N*OH*OW numbers: summed along each chunk's contiguous rows
-    # (NumPy's pairwise sum) it stays near float32's rounding, where
-    # gy.sum(axis=(0, 2, 3)) adds image after image (4.6e-7 here, 7x more:
-    # enough to move a two-rank run's biases off the one-process run's)
-    rng = np.random.default_rng(8)
-    x = rng.standard_normal((256, 2, 13, 13)).astype(np.float32)
-    w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
-    b = np.zeros(4, np.float32)
-    gy = (rng.standard_normal((256, 4, 13, 13)) + 3).astype(np.float32)
-    exact = gy.astype(np.float64).sum(axis=(0, 2, 3))
-    with paths.use("conv2d", "chwn_chunks"):
-        gb = _run(x, w, b, gy, (1, 1), (1, 1), 1, (False, False, True))[3]
-    assert np.abs(gb - exact).max() / np.abs(exact).max() < 1.5e-7
